@@ -1,0 +1,41 @@
+# The whole appliance in one image: JupyterHub + configurable-http-proxy, the
+# participants' JupyterLab, and the services (dashboard, users sync, idle culler).
+# Configuration and code under etc/ and services/ are bind-mounted at run time, so
+# editing them needs no rebuild; only the two requirements files are baked in.
+#
+# Layer order matters on Docker's vfs storage (used where overlayfs is unavailable):
+# every step copies the whole filesystem, so metadata comes first, while the image is
+# small, and the heavy work is three steps.
+FROM debian:trixie-slim
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    LANG=C.UTF-8 \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1
+WORKDIR /srv/hub/state
+EXPOSE 8000
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["jupyterhub", "--config", "/srv/hub/etc/jupyterhub/jupyterhub_config.py"]
+
+# System packages. npm is only needed to install the proxy, so it goes again.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      python3 python3-venv nodejs npm tini ca-certificates git less \
+ && npm install --global --no-fund --no-audit configurable-http-proxy@5.3.0 \
+ && npm cache clean --force \
+ && apt-get purge -y npm && apt-get autoremove -y --purge \
+ && rm -rf /var/lib/apt/lists/* /root/.npm \
+ && configurable-http-proxy --version
+
+COPY etc/jupyterhub/hub-requirements.txt etc/jupyter/participant-requirements.txt /opt/requirements/
+RUN python3 -m venv /opt/venv \
+ && pip install --no-cache-dir --disable-pip-version-check \
+      -r /opt/requirements/hub-requirements.txt \
+      -r /opt/requirements/participant-requirements.txt \
+ # JupyterLab reads settings overrides only from its own settings dir: point that at
+ # the bind-mounted etc/jupyter so instructors can change them without a rebuild.
+ && mkdir -p /opt/venv/share/jupyter/lab/settings/overrides.d \
+ && ln -s /etc/jupyter/labsettings/workshop.json \
+      /opt/venv/share/jupyter/lab/settings/overrides.d/workshop.json \
+ # Everything private to the hub lives below /srv/hub, which participants cannot enter.
+ && install -d -m 0700 /srv/hub /srv/hub/state /srv/hub/etc /srv/hub/tmp

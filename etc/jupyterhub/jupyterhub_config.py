@@ -1,0 +1,129 @@
+# JupyterHub configuration of the workshop appliance.
+#
+# Read inside the container (mounted from etc/jupyterhub/). Every knob an instructor may
+# want is an environment variable set in docker-compose.yml; the rest is the design:
+#   - the hub listens on 127.0.0.1 only; nginx terminates TLS in front of it;
+#   - users.txt is the list of people (see users.txt.sample), live-reloaded;
+#   - each participant's JupyterLab runs as their own Linux user, home /home/<name> (0700);
+#   - the dashboard, the users sync and the idle culler are hub-managed services, each
+#     with a role granting only what it needs.
+# ruff: noqa: F821  (`c` is provided by JupyterHub when it loads this file)
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+SERVICES = "/srv/services"
+sys.path.insert(0, SERVICES)
+
+from dashboard.settings import INSTRUCTOR_SCOPE  # noqa: E402
+from workshop.authenticator import UsersFileAuthenticator  # noqa: E402
+from workshop.spawner import WorkshopSpawner  # noqa: E402
+
+STATE = Path("/srv/hub/state")  # named volume: hub database and secrets
+USERS_FILE = os.environ.get("WORKSHOP_USERS_FILE", "/srv/hub/etc/jupyterhub/users.txt")
+BIND = os.environ.get("WORKSHOP_BIND", "127.0.0.1:8000")
+DASHBOARD_URL = "http://127.0.0.1:10101"
+IDLE_TIMEOUT = int(os.environ.get("WORKSHOP_IDLE_TIMEOUT", 3 * 3600))
+
+
+def persistent_secret(name: str) -> str:
+    """A random secret kept in the state volume (0600), the same across restarts."""
+    path = STATE / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def service_env(**extra: str) -> dict[str, str]:
+    return {"PYTHONPATH": SERVICES, "WORKSHOP_USERS_FILE": USERS_FILE, **extra}
+
+
+# -- network: all on loopback ------------------------------------------------------------
+c.JupyterHub.bind_url = f"http://{BIND}"
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = 8081
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
+c.ConfigurableHTTPProxy.auth_token = persistent_secret("proxy_token")
+
+# -- state ------------------------------------------------------------------------------
+c.JupyterHub.db_url = f"sqlite:///{STATE}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+
+# -- who may log in: users.txt ------------------------------------------------------------
+c.JupyterHub.authenticator_class = UsersFileAuthenticator
+c.UsersFileAuthenticator.users_file = USERS_FILE
+
+# -- participants' servers ---------------------------------------------------------------
+c.JupyterHub.spawner_class = WorkshopSpawner
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+c.WorkshopSpawner.materials_dir = "/srv/hub/materials"
+c.WorkshopSpawner.ledger_dir = str(STATE / "handouts")
+c.Spawner.environment = {
+    # Where the save hook (etc/jupyter/jupyter_server_config.py) posts its events.
+    "WORKSHOP_EVENTS_URL": f"{DASHBOARD_URL}/services/dashboard/events",
+}
+# A whole class logs in at once at 9:00: give slow starts room instead of failing them.
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 90
+
+# -- groups and roles ---------------------------------------------------------------------
+# The users-sync service keeps group membership in step with users.txt.
+c.JupyterHub.load_groups = {"instructors": {}, "participants": {}}
+c.JupyterHub.custom_scopes = {
+    INSTRUCTOR_SCOPE: {"description": "See every participant's work on the dashboard."},
+}
+DASHBOARD_ACCESS = "access:services!service=dashboard"
+c.JupyterHub.load_roles = [
+    # Everyone may reach the dashboard's door: servers post save events with their own
+    # token (a token never has more than its owner). The dashboard itself shows pages only
+    # to holders of the instructor scope.
+    {"name": "user", "scopes": ["self", DASHBOARD_ACCESS]},
+    {"name": "server",
+     "scopes": ["users:activity!user", "access:servers!server", DASHBOARD_ACCESS]},
+    {"name": "instructor", "groups": ["instructors"],
+     "description": "Instructors: the dashboard",
+     "scopes": [INSTRUCTOR_SCOPE, DASHBOARD_ACCESS]},
+    {"name": "users-sync", "services": ["users-sync"],
+     "description": "Create, update and remove users and groups from users.txt",
+     "scopes": ["admin:users", "admin:servers", "admin:groups", "groups", "list:users",
+                "list:groups", "read:groups"]},
+    {"name": "idle-culler", "services": ["idle-culler"],
+     "description": "Stop servers nobody used for a long time",
+     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
+]
+
+# -- services -----------------------------------------------------------------------------
+c.JupyterHub.services = [
+    {
+        "name": "dashboard",
+        "url": DASHBOARD_URL,
+        "command": [sys.executable, "-m", "dashboard"],
+        "cwd": SERVICES,
+        "display": True,
+        "oauth_client_allowed_scopes": [INSTRUCTOR_SCOPE],
+        "environment": service_env(
+            DASHBOARD_STATE_DIR=str(STATE / "dashboard"),
+            DASHBOARD_OUTPUT_DIR="/srv/hub/tmp/dashboard",
+        ),
+    },
+    {
+        "name": "users-sync",
+        "command": [sys.executable, "-m", "workshop.usersync"],
+        "cwd": SERVICES,
+        "environment": service_env(),
+    },
+    {
+        # Workshop default: a participant's server is stopped after 3 idle hours (lunch and
+        # a long exercise survive; a forgotten browser tab overnight does not). Kernels'
+        # activity counts as use. WORKSHOP_IDLE_TIMEOUT (seconds) changes it.
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                    f"--timeout={IDLE_TIMEOUT}", "--cull-every=300", "--concurrency=5"],
+    },
+]

@@ -1,0 +1,163 @@
+"""Who is asking, and may they? JupyterHub identities and scopes, in Flask.
+
+Two ways in, both checked by the hub:
+- a token in the `Authorization` header: how participants' servers post save events
+  (the server's own JUPYTERHUB_API_TOKEN) and how scripts read the API;
+- a browser session: the hub's OAuth login (`HubOAuth`, with PKCE) leaves the user's
+  OAuth token in a signed, HttpOnly cookie scoped to the dashboard's prefix.
+
+Instructors are whoever holds the custom scope granted to the `instructors` group's role
+in jupyterhub_config.py; nothing here knows about users.txt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Request, Response, abort, redirect, request
+from itsdangerous import BadSignature, URLSafeSerializer
+from jupyterhub.services.auth import HubOAuth, check_scopes
+
+UserModel = dict[str, Any]
+TOKEN_HEADER = re.compile(r"^(?:token|bearer)\s+(\S+)$", re.IGNORECASE)
+
+
+def load_secret(path: Path) -> bytes:
+    """A persistent random secret (0600), so sessions survive a restart of the service."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def is_https(req: Request) -> bool:
+    # nginx -> configurable-http-proxy -> here: the first X-Forwarded-Proto is the browser's.
+    forwarded = req.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+    return (forwarded or req.scheme) == "https"
+
+
+class AuthGate:
+    def __init__(self, user_for_token: Callable[[str], UserModel | None], *,
+                 access_scopes: set[str], instructor_scope: str, cookie_name: str,
+                 cookie_path: str, secret: bytes, login: HubLogin | None = None) -> None:
+        self.user_for_token = user_for_token
+        self.access_scopes = access_scopes
+        self.instructor_scope = instructor_scope
+        self.cookie_name = cookie_name
+        self.cookie_path = cookie_path
+        self.serializer = URLSafeSerializer(secret, salt="dashboard-token")
+        self.login = login
+
+    # -- identity ---------------------------------------------------------------------
+    def _token(self) -> str | None:
+        m = TOKEN_HEADER.match(request.headers.get("Authorization", ""))
+        if m:
+            return m.group(1)
+        signed = request.cookies.get(self.cookie_name)
+        if signed:
+            try:
+                return self.serializer.loads(signed)
+            except BadSignature:
+                return None
+        return None
+
+    def current_user(self) -> UserModel | None:
+        """The hub's model of the requester, or None when not (validly) identified."""
+        token = self._token()
+        if not token:
+            return None
+        user = self.user_for_token(token)
+        if not user or not check_scopes(self.access_scopes, set(user.get("scopes", []))):
+            return None
+        return user
+
+    def is_instructor(self, user: UserModel) -> bool:
+        return bool(check_scopes({self.instructor_scope}, set(user.get("scopes", []))))
+
+    # -- guards for routes ------------------------------------------------------------
+    def api_user(self) -> UserModel:
+        user = self.current_user()
+        if user is None:
+            abort(401, "a JupyterHub token is required (Authorization: token ...)")
+        return user
+
+    def api_instructor(self) -> UserModel:
+        user = self.api_user()
+        if not self.is_instructor(user):
+            abort(403, f"{user['name']} is not an instructor")
+        return user
+
+    def page_instructor(self) -> UserModel | Response:
+        """The instructor for a page, or the response to send instead (login / 403)."""
+        user = self.current_user()
+        if user is None:
+            if self.login is None:
+                abort(401)
+            return self.login.redirect_to_login(request.full_path.rstrip("?"))
+        if not self.is_instructor(user):
+            abort(403, f"{user['name']} is not an instructor: this page is for instructors")
+        return user
+
+    def remember(self, response: Response, token: str) -> None:
+        response.set_cookie(self.cookie_name, self.serializer.dumps(token),
+                            path=self.cookie_path, httponly=True, samesite="Lax",
+                            secure=is_https(request))
+
+
+class HubLogin:
+    """The OAuth dance with the hub (authorization code + PKCE), for browsers."""
+
+    def __init__(self, hub_auth: HubOAuth) -> None:
+        self.hub_auth = hub_auth
+
+    def redirect_to_login(self, next_url: str) -> Response:
+        verifier, challenge, method = self.hub_auth.generate_pkce_code_challenge()
+        state = self.hub_auth.generate_state(next_url, code_verifier=verifier)
+        query = urlencode({"state": state, "code_challenge": challenge,
+                           "code_challenge_method": method})
+        response = redirect(f"{self.hub_auth.login_url}&{query}")
+        response.set_cookie(self.hub_auth.state_cookie_name, state, max_age=600,
+                            path=self.hub_auth.cookie_path, httponly=True, samesite="Lax",
+                            secure=is_https(request))
+        return response
+
+    def callback(self, gate: AuthGate) -> Response:
+        code = request.args.get("code")
+        state = request.args.get("state", "")
+        if not code or not state or state != request.cookies.get(
+                self.hub_auth.state_cookie_name):
+            abort(403, "OAuth state does not match: start again from the dashboard's address")
+        verifier = self.hub_auth.get_code_verifier(state)
+        next_url = self.hub_auth.get_next_url(state)
+        token = self.hub_auth.token_for_code(code, code_verifier=verifier)
+        self.hub_auth.clear_oauth_state(state)
+        response = redirect(next_url)
+        response.delete_cookie(self.hub_auth.state_cookie_name, path=self.hub_auth.cookie_path)
+        gate.remember(response, token)
+        return response
+
+
+def hub_gate(prefix: str, instructor_scope: str, secret: bytes) -> AuthGate:
+    """The gate of the real service, talking to the hub that started it."""
+    # A short cache: a user removed from users.txt or a changed instructor mark must
+    # apply within seconds, not at the default minute.
+    hub_auth = HubOAuth(cache_max_age=5)
+    return AuthGate(
+        hub_auth.user_for_token,
+        access_scopes=set(hub_auth.access_scopes),
+        instructor_scope=instructor_scope,
+        cookie_name=hub_auth.cookie_name,
+        cookie_path=prefix,
+        secret=secret,
+        login=HubLogin(hub_auth),
+    )

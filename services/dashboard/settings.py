@@ -1,0 +1,41 @@
+"""Where the dashboard keeps things and whom it trusts, read once from the environment.
+
+JupyterHub sets the JUPYTERHUB_* variables for a managed service; the DASHBOARD_* and
+WORKSHOP_* ones come from jupyterhub_config.py.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+INSTRUCTOR_SCOPE = "custom:dashboard:instructor"
+
+
+@dataclass(frozen=True)
+class Settings:
+    prefix: str = "/services/dashboard/"
+    state_dir: Path = Path("/srv/hub/state/dashboard")  # events, cookie secret: keep
+    output_dir: Path = Path("/srv/hub/tmp/dashboard")  # rendered views: can be rebuilt
+    home_root: Path = Path("/home")
+    users_file: Path = Path("/srv/hub/etc/jupyterhub/users.txt")
+    instructor_scope: str = INSTRUCTOR_SCOPE
+    host: str = "127.0.0.1"
+    port: int = 10101
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        url = env.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+        host, _, port = url.split("://", 1)[-1].rstrip("/").partition(":")
+        default = cls()
+        return cls(
+            prefix=env.get("JUPYTERHUB_SERVICE_PREFIX", default.prefix),
+            state_dir=Path(env.get("DASHBOARD_STATE_DIR", default.state_dir)),
+            output_dir=Path(env.get("DASHBOARD_OUTPUT_DIR", default.output_dir)),
+            home_root=Path(env.get("WORKSHOP_HOME_ROOT", default.home_root)),
+            users_file=Path(env.get("WORKSHOP_USERS_FILE", default.users_file)),
+            host=host or default.host,
+            port=int(port or default.port),
+        )

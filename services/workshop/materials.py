@@ -1,0 +1,155 @@
+"""Handing out workshop materials into participants' homes, never overwriting their files.
+
+A per-participant ledger (in the hub's private state) remembers which version of every
+material file a participant was given. So a participant who deletes or edits a handed-out
+notebook is never "helped" by getting it back on the next spawn, while a file the
+instructor adds or changes later still arrives:
+
+- new to this participant and no file of that name in their home: copied in;
+- the same content already there: nothing to do;
+- their own different file already at that name: the material arrives next to it as
+  ``name (updated).ext`` (``(updated 2)`` ... if that exists too); theirs is left alone.
+
+The files are written by ``tar`` running as the participant, not by root, so a symlink a
+participant planted in their home can never redirect a write anywhere they could not
+write themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .accounts import SystemUser
+
+SKIP_PARTS = {".ipynb_checkpoints", "__pycache__", ".git"}
+
+
+@dataclass
+class HandoutReport:
+    user: str
+    copied: list[str] = field(default_factory=list)  # arrived under their own name
+    renamed: dict[str, str] = field(default_factory=dict)  # material -> name it arrived as
+    kept: list[str] = field(default_factory=list)  # participant's file left as it was
+
+    def as_dict(self) -> dict[str, object]:
+        return {"user": self.user, "copied": self.copied, "renamed": self.renamed,
+                "kept": self.kept}
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def material_files(materials: Path) -> dict[str, Path]:
+    """Relative POSIX path -> file, for every regular, non-hidden file under `materials`."""
+    found: dict[str, Path] = {}
+    if not materials.is_dir():
+        return found
+    for path in sorted(materials.rglob("*")):
+        rel = PurePosixPath(path.relative_to(materials).as_posix())
+        if any(p in SKIP_PARTS or p.startswith(".") for p in rel.parts):
+            continue
+        if path.is_file() and not path.is_symlink():
+            found[str(rel)] = path
+    return found
+
+
+def _updated_name(home: Path, rel: str) -> str:
+    p = PurePosixPath(rel)
+    for n in range(1, 1000):
+        label = "updated" if n == 1 else f"updated {n}"
+        candidate = str(p.with_name(f"{p.stem} ({label}){p.suffix}"))
+        if not os.path.lexists(home / candidate):
+            return candidate
+    raise RuntimeError(f"no free name next to {rel}")
+
+
+class Ledger:
+    """What each participant has been given: {relative path: sha256}, one JSON per user."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def _path(self, user: str) -> Path:
+        return self.directory / f"{user}.json"
+
+    def load(self, user: str) -> dict[str, str]:
+        try:
+            return json.loads(self._path(user).read_text())
+        except FileNotFoundError:
+            return {}
+
+    def save(self, user: str, entries: dict[str, str]) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{user}.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(entries, f, indent=1, sort_keys=True)
+        os.replace(tmp, self._path(user))
+
+
+def _plan(files: dict[str, Path], home: Path, given: dict[str, str],
+          report: HandoutReport) -> dict[str, tuple[Path, str]]:
+    """Destination name -> (source, digest) for what must be written."""
+    writes: dict[str, tuple[Path, str]] = {}
+    for rel, src in files.items():
+        digest = _digest(src)
+        if given.get(rel) == digest:
+            continue  # already handed out this very version
+        dest = home / rel
+        if not os.path.lexists(dest):
+            writes[rel] = (src, digest)
+            report.copied.append(rel)
+        elif dest.is_file() and not dest.is_symlink() and _digest(dest) == digest:
+            report.kept.append(rel)
+        else:
+            new = _updated_name(home, rel)
+            writes[new] = (src, digest)
+            report.renamed[rel] = new
+            report.kept.append(rel)
+        given[rel] = digest
+    return writes
+
+
+def _write_as_user(user: SystemUser, writes: dict[str, tuple[Path, str]]) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for dest, (src, _) in writes.items():
+            info = tar.gettarinfo(str(src), arcname=dest)
+            info.uid, info.gid, info.uname, info.gname = user.uid, user.gid, "", ""
+            info.mode = 0o644
+            with src.open("rb") as f:
+                tar.addfile(info, f)
+    # --skip-old-files: a file that appeared since the plan was made is never replaced.
+    subprocess.run(
+        ["tar", "--extract", "--skip-old-files", "--no-same-owner", "--directory",
+         str(user.home)],
+        input=buf.getvalue(), user=user.uid, group=user.gid, extra_groups=[],
+        check=True, capture_output=True,
+    )
+
+
+def hand_out(user: SystemUser, materials: str | os.PathLike[str],
+             ledger: Ledger) -> HandoutReport:
+    """Bring `user`'s home up to date with the materials folder; see the module doc."""
+    report = HandoutReport(user.name)
+    files = material_files(Path(materials))
+    if not files:
+        return report
+    given = ledger.load(user.name)
+    writes = _plan(files, user.home, given, report)
+    if writes:
+        _write_as_user(user, writes)
+    ledger.save(user.name, given)
+    return report
