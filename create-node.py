@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Create (or reuse) a workshop node and set it up: `python create-node.py --hostname lab`.
+
+Runs on the instructor's laptop. DigitalOcean path: droplet + DNS A record,
+then SSH (host key pinned), upload of this checkout, setup-node.sh, health
+check. With --ssh USER@HOST an existing server is set up instead.
+Needs `pip install -r provision/requirements.txt`. See --help.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+# The helpers live next to this script; make that work from any directory.
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+try:
+    import paramiko
+
+    from provision.backoff import Backoff
+    from provision.digitalocean import TAG, DigitalOcean
+    from provision.errors import EXIT_FAILURE, REDACT, ProvisionError, report
+    from provision.health import health_url, wait_healthy
+    from provision.hostkeys import HostKey, HostKeyStore, cloud_init_user_data, sha256_fingerprint
+    from provision.options import Options, parse_options, setup_command, token_from_env
+    from provision.progress import Progress
+    from provision.sizes import describe_size
+    from provision.ssh import (
+        TrustOnFirstUse,
+        connect,
+        load_private_key,
+        read_user_key,
+        run_streaming,
+        upload,
+    )
+    from provision.upload import USERS_REMOTE, UploadItem, select_files
+except ImportError as exc:  # the one error that cannot use our own reporting
+    print(f"create-node: error: {exc.name or exc} is not installed: "
+          "pip install -r provision/requirements.txt", file=sys.stderr)
+    sys.exit(2)
+
+
+def set_up_node(opts: Options, progress: Progress, host: str, port: int,
+                pinned: paramiko.HostKeys, policy: paramiko.MissingHostKeyPolicy | None,
+                files: list[UploadItem], ssh_wait: Backoff) -> None:
+    """SSH in (host key verified), upload, run setup-node.sh, check health."""
+    user = opts.target.user if opts.target else "root"
+    pkey = load_private_key(read_user_key(opts.ssh_key))
+    client = connect(host, port, user, pkey, pinned, policy, ssh_wait, progress)
+    with client:
+        count = sum(1 for item in files if not item.is_dir)
+        progress.say(f"uploading {count} files to {opts.remote_dir} on {host}")
+        sent = upload(client, files, opts.remote_dir)
+        if opts.users:
+            progress.say(f"uploaded {opts.users} as {USERS_REMOTE} (mode 0600)")
+        progress.say(f"uploaded {sent / 1024:.0f} KiB; running setup-node.sh")
+        result = run_streaming(client, shlex.join(setup_command(opts)), progress)
+    if result.status != 0:
+        step = result.failed_step or result.last_step or "(before the first step)"
+        raise ProvisionError(
+            f"setup-node.sh failed at step {step} (exit {result.status}) on {host}; "
+            f"its last {len(result.tail)} lines:",
+            details=[f"    {line}" for line in result.tail],
+        )
+    progress.say("setup-node.sh finished")
+    url_check = Backoff(first=1.0, factor=1.5, maximum=10.0, timeout=opts.health_timeout)
+    wait_healthy(opts.fqdn, host, opts.tls, opts.health_port, url_check, progress)
+    scheme = "https" if opts.tls else "http"
+    print(f"\nThe workshop node is ready: {scheme}://{opts.fqdn}/")
+    print(f"Add participants: ssh {user}@{opts.fqdn} and edit "
+          f"{opts.remote_dir}/{USERS_REMOTE} (one username:password per line);\n"
+          "changes apply within seconds, no restart. Or re-run this command with --users FILE.")
+
+
+def plan_setup(opts: Options, where: str, files: list[UploadItem], progress: Progress) -> None:
+    count = sum(1 for item in files if not item.is_dir)
+    progress.say(f"would upload {count} files to {where}:{opts.remote_dir}")
+    progress.say(f"would run: {shlex.join(setup_command(opts))}")
+    progress.say(f"would wait for {health_url(opts.fqdn, opts.tls, opts.health_port)}")
+    progress.say("dry run: nothing was changed")
+
+
+def run_ssh(opts: Options, progress: Progress, files: list[UploadItem]) -> int:
+    assert opts.target is not None
+    target, store = opts.target, HostKeyStore(opts.state_dir)
+    read_user_key(opts.ssh_key)  # a missing key is reported before anything else
+    if opts.dry_run:
+        plan_setup(opts, str(target), files, progress)
+        return 0
+    policy: paramiko.MissingHostKeyPolicy | None
+    if opts.known_hosts:
+        pinned = paramiko.HostKeys()
+        try:
+            pinned.load(str(opts.known_hosts))
+        except (OSError, paramiko.SSHException) as exc:
+            raise ProvisionError(f"cannot read --known-hosts {opts.known_hosts}: {exc}") \
+                from None
+        policy = None  # unknown to that file: refused
+    else:
+        pinned = store.pinned_server_keys()
+
+        def pin(entry: str, key: paramiko.PKey) -> None:
+            store.pin_server_key(entry, key)
+            progress.say(f"first connection to {entry}: pinned its host key "
+                         f"{sha256_fingerprint(key)} in {store.known_hosts_path}")
+
+        policy = TrustOnFirstUse(pin)
+    progress.say(f"setting up {opts.fqdn} on {target}")
+    wait = Backoff(first=1.0, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
+    set_up_node(opts, progress, target.host, target.port, pinned, policy, files, wait)
+    return 0
+
+
+def pinned_for(key: HostKey, host: str, port: int) -> paramiko.HostKeys:
+    keys = paramiko.HostKeys()
+    entry = host if port == 22 else f"[{host}]:{port}"
+    keys.add(entry, key.pkey.get_name(), key.pkey)
+    return keys
+
+
+def run_create(opts: Options, do: DigitalOcean, progress: Progress,
+               files: list[UploadItem]) -> int:
+    assert opts.domain is not None
+    user_key = read_user_key(opts.ssh_key)
+    key_id = do.account_key_id(user_key)
+    do.check_domain(opts.domain)
+    progress.say(f"token accepted, SSH key {user_key.md5_fingerprint} and domain "
+                 f"{opts.domain} found on the account")
+    store = HostKeyStore(opts.state_dir)
+    existing = do.find_droplets(opts.name)
+    if len(existing) > 1:
+        ids = ", ".join(str(d.id) for d in existing)
+        raise ProvisionError(f"{len(existing)} droplets are named {opts.name} and tagged {TAG} "
+                             f"(ids {ids}): destroy the extra ones, then re-run")
+    if opts.dry_run:
+        if existing:
+            d = existing[0]
+            progress.say(f"would reuse droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP yet'})")
+            records = do.a_records(opts.domain, opts.fqdn)
+            now = ", ".join(r.data for r in records) or "no A record"
+            progress.say(f"would point {opts.fqdn} at {d.ipv4} (now: {now})")
+        else:
+            progress.say(f"would create droplet {opts.name}: {describe_size(opts.size)}, "
+                         f"{opts.image} in {opts.region}, tagged {TAG}")
+            progress.say(f"would create the A record {opts.fqdn} → the droplet's IPv4")
+        plan_setup(opts, f"root@{opts.fqdn}", files, progress)
+        return 0
+
+    created = False
+    if existing:
+        droplet = existing[0]
+        host_key = store.droplet_key(opts.name)
+        if host_key is None:
+            raise ProvisionError(
+                f"droplet {opts.name} (id {droplet.id}) exists but its host key is not pinned "
+                f"in {opts.state_dir}: run from the machine that created it (or copy that "
+                f"state directory), or --destroy it and create it again"
+            )
+        progress.say(f"reusing droplet {droplet.name} (id {droplet.id})")
+    else:
+        host_key = store.new_droplet_key(opts.name)
+        droplet, action_id = do.create_droplet(
+            opts.name, opts.region, opts.size, opts.image, key_id,
+            cloud_init_user_data(host_key))
+        created = True
+        progress.say(f"droplet {droplet.name} created (id {droplet.id}, "
+                     f"{describe_size(opts.size)}), waiting for it to boot")
+        removed = do.remove_duplicates(opts.name, keep=droplet.id)
+        if removed:
+            progress.say(f"removed duplicate droplets {removed} left by a retried create")
+        if action_id is not None:
+            do.wait_action(action_id, f"creating droplet {opts.name}",
+                           Backoff(first=2.0, factor=1.5, maximum=10.0, timeout=600.0))
+    droplet = do.wait_active(droplet.id, Backoff(first=1.0, factor=1.5, maximum=10.0,
+                                                 timeout=600.0))
+    assert droplet.ipv4 is not None
+    progress.say(f"droplet {droplet.name} is active at {droplet.ipv4}")
+    progress.say("DNS: " + do.ensure_a_record(opts.domain, opts.hostname, opts.fqdn,
+                                               droplet.ipv4))
+    progress.say(f"expecting host key {host_key.fingerprint} (pinned in {opts.state_dir})")
+    # A new droplet takes a minute or two to boot; an existing one answers at once.
+    timeout = opts.ssh_timeout if created else min(opts.ssh_timeout, 60.0)
+    wait = Backoff(first=1.0, factor=1.5, maximum=10.0, timeout=timeout)
+    pinned = pinned_for(host_key, droplet.ipv4, opts.ssh_port)
+    set_up_node(opts, progress, droplet.ipv4, opts.ssh_port, pinned, None, files, wait)
+    return 0
+
+
+def run_destroy(opts: Options, do: DigitalOcean, progress: Progress) -> int:
+    assert opts.domain is not None
+    droplets = do.find_droplets(opts.name)
+    if not droplets:
+        left = do.a_records(opts.domain, opts.fqdn)
+        note = f"; left the A record {opts.fqdn} → {left[0].data} alone" if left else ""
+        progress.say(f"no droplet named {opts.name} tagged {TAG}: nothing to destroy{note}")
+        return 0
+    verb = "would delete" if opts.dry_run else "deleting"
+    for d in droplets:
+        progress.say(f"{verb} droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP'}) and the A "
+                     f"record {opts.fqdn} → {d.ipv4}")
+    if opts.dry_run:
+        progress.say("dry run: nothing was changed")
+        return 0
+    if not opts.yes:
+        if not sys.stdin.isatty():
+            raise ProvisionError("--destroy asks for confirmation: add --yes when not "
+                                 "running in a terminal")
+        answer = input(f"Type the droplet name ({opts.name}) to destroy it: ").strip()
+        if answer != opts.name:
+            raise ProvisionError("not confirmed: nothing was destroyed")
+    for d in droplets:
+        if d.ipv4:
+            count = do.delete_a_records(opts.domain, opts.fqdn, d.ipv4)
+            progress.say(f"deleted {count} A record(s) {opts.fqdn} → {d.ipv4}")
+        do.destroy_droplet(d.id)
+        progress.say(f"deleted droplet {d.name} (id {d.id})")
+    if HostKeyStore(opts.state_dir).forget_droplet(opts.name):
+        progress.say(f"forgot the pinned host key of {opts.name}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    progress = Progress()
+    try:
+        opts = parse_options(argv, os.environ)
+        if opts.mode == "destroy":
+            files: list[UploadItem] = []
+        else:
+            files = select_files(ROOT, opts.users)
+        if opts.mode == "ssh":
+            return run_ssh(opts, progress, files)
+        token = token_from_env(os.environ)
+        REDACT.add(token)
+        do = DigitalOcean(token, opts.api_url, progress)
+        if opts.mode == "destroy":
+            return run_destroy(opts, do, progress)
+        return run_create(opts, do, progress, files)
+    except ProvisionError as exc:
+        report(exc)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("\ncreate-node: interrupted; re-running is safe", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for the instructor, unless asked
+        if os.environ.get("WORKSHOP_DEBUG"):
+            raise
+        report(ProvisionError(f"unexpected {type(exc).__name__}: {exc} "
+                              "(set WORKSHOP_DEBUG=1 for the traceback)"))
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
