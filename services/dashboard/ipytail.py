@@ -68,7 +68,7 @@ def load_notebook(content: bytes | str | Mapping[str, Any]) -> NotebookNode:
     data: Any = content
     if isinstance(content, bytes | str):
         try:
-            data = json.loads(content)
+            data = json.loads(content.decode("utf-8") if isinstance(content, bytes) else content)
         except UnicodeDecodeError as e:
             raise NotebookError(f"not UTF-8 text ({e.reason})") from None
         except json.JSONDecodeError as e:

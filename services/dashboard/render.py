@@ -34,6 +34,7 @@ to run them. Three layers:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -189,6 +190,13 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+@functools.cache
+def lab_css() -> Markup:
+    """JupyterLab's styles as nbconvert's lab template inlines them, taken once."""
+    shell, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.v4.new_notebook())
+    return Markup("\n".join(re.findall(r"<style[^>]*>.*?</style>", shell, re.S)))
+
+
 class Renderer:
     """Renders views, summary fragments and summaries under `output_dir`.
 
@@ -213,7 +221,7 @@ class Renderer:
         self._pages = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES / "render"), autoescape=True,
             trim_blocks=True, lstrip_blocks=True)
-        self._page_globals = {"csp": PAGE_CSP, "lab_css": self._lab_css()}
+        self._page_globals = {"csp": PAGE_CSP, "lab_css": lab_css()}
         self._lock = threading.RLock()
         self._parts: dict[str, dict[str, dict[str, Any]]] = {}
         self._statuses: dict[str, dict[str, Any]] = {}
@@ -391,10 +399,3 @@ class Renderer:
             with contextlib.suppress(OSError):
                 leftover.unlink()  # from a process that died mid-write
 
-    @staticmethod
-    def _lab_css() -> Markup:
-        """JupyterLab's styles as nbconvert's lab template inlines them, taken once."""
-        shell, _ = HTMLExporter(template_name="lab").from_notebook_node(
-            nbformat.v4.new_notebook())
-        styles = re.findall(r"<style[^>]*>.*?</style>", shell, re.S)
-        return Markup("\n".join(styles))
