@@ -190,6 +190,20 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+_EXPORTER_LOCK = threading.Lock()
+
+
+@functools.cache
+def exporter() -> CellsExporter:
+    """The one exporter of the process, built on first use: cell markup only."""
+    return CellsExporter(
+        extra_template_basedirs=[str(TEMPLATES / "nbconvert")],
+        template_name="dashboard", template_file="cells.html.j2",
+        sanitize_html=True, filters={"clean_html": Sanitizer()},
+        embed_images=False,  # True would read files named by a participant off our disk
+        exclude_anchor_links=True, optimistic_validation=True)
+
+
 @functools.cache
 def lab_css() -> Markup:
     """JupyterLab's styles as nbconvert's lab template inlines them, taken once."""
@@ -211,13 +225,6 @@ class Renderer:
         self.output_dir = Path(output_dir)
         self.max_cells, self.max_lines = max_cells, max_lines
         self.view_link = view_link
-        # One exporter for every render: cell markup only, our pages wrap it.
-        self._exporter = CellsExporter(
-            extra_template_basedirs=[str(TEMPLATES / "nbconvert")],
-            template_name="dashboard", template_file="cells.html.j2",
-            sanitize_html=True, filters={"clean_html": Sanitizer()},
-            embed_images=False,  # True would read files named by a participant off our disk
-            exclude_anchor_links=True, optimistic_validation=True)
         self._pages = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES / "render"), autoescape=True,
             trim_blocks=True, lstrip_blocks=True)
@@ -349,8 +356,8 @@ class Renderer:
     def _cells(self, nb: nbformat.NotebookNode) -> str:
         if not nb.cells:
             return ""
-        with self._lock:  # the exporter and its filters are not thread-safe
-            html, _ = self._exporter.from_notebook_node(nb)
+        with _EXPORTER_LOCK:  # the exporter and its filters are not thread-safe
+            html, _ = exporter().from_notebook_node(nb)
         return html
 
     def _part_html(self, cells_html: str, hidden: int, problem: str | None) -> str:

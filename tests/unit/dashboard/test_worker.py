@@ -1,0 +1,272 @@
+"""The render worker: coalescing, shared summaries, catch-up, and reading homes safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard.render import Renderer
+from dashboard.worker import (
+    Change,
+    FileSystemSource,
+    NotebookMissing,
+    RenderWorker,
+    SourceError,
+    SourceNotebook,
+)
+from tests.unit.dashboard.nbfactory import code, error, notebook, stream, write
+
+PATH = "day1/intro.ipynb"
+
+
+class GatedSource(FileSystemSource):
+    """Reads from disk, records every read, and can hold reads until released."""
+
+    def __init__(self, home_root: Path) -> None:
+        super().__init__(home_root)
+        self.reads: list[tuple[str, str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reading = threading.Event()
+
+    def read(self, user: str, path: str) -> SourceNotebook:
+        self.reads.append((user, path))
+        self.reading.set()
+        assert self.gate.wait(10), "test never released the gate"
+        return super().read(user, path)
+
+
+@pytest.fixture(scope="module")
+def renderer_factory(tmp_path_factory):
+    def make(out: Path) -> Renderer:
+        return Renderer(out, max_cells=5, max_lines=10)
+    return make
+
+
+@pytest.fixture
+def homes(tmp_path) -> Path:
+    for user in ("alice", "bob", "carol"):
+        write(tmp_path / "home" / user / PATH, notebook(code(f"'{user}'", 1, stream(user))))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def worker(tmp_path, homes, renderer_factory):
+    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=30)
+    yield w
+    w.source.gate.set()
+    w.stop()
+
+
+def test_enqueue_returns_at_once_and_repeats_coalesce(worker):
+    changes: list[Change] = []
+    worker.add_listener(changes.append)
+    worker.source.gate.clear()
+    worker.start(catch_up=False)
+    worker.enqueue("alice", PATH)
+    assert worker.source.reading.wait(5)  # alice is being rendered, held at the gate
+    started = time.perf_counter()
+    for _ in range(5):
+        assert worker.enqueue("bob", PATH)
+    for _ in range(3):
+        worker.enqueue("carol", PATH)
+    assert time.perf_counter() - started < 0.05  # no request thread waits for rendering
+    assert worker.queue_length == 2  # bob and carol, once each
+    worker.source.gate.set()
+    assert worker.wait_idle(10)
+    assert worker.source.reads == [("alice", PATH), ("bob", PATH), ("carol", PATH)]
+    assert worker.coalesced == 6
+    # bob and carol were waiting while alice rendered: the three share one summary.
+    assert (worker.renders, worker.summaries) == (3, 1)
+    assert [(c.kind, c.user) for c in changes] == [
+        ("view", "alice"), ("view", "bob"), ("view", "carol"), ("summary", None)]
+    status = worker.renderer.status(PATH)
+    assert sorted(status["participants"]) == ["alice", "bob", "carol"]
+    assert changes[-1].version == worker.renderer.version == 1
+
+
+def test_a_save_during_its_own_render_renders_again(worker, homes):
+    worker.source.gate.clear()
+    worker.start(catch_up=False)
+    worker.enqueue("alice", PATH)
+    assert worker.source.reading.wait(5)
+    # alice saves again while her first save is being rendered: the file may have been
+    # read already, so this must not be swallowed.
+    write(homes / "alice" / PATH, notebook(code("1/0", 2, error())))
+    worker.enqueue("alice", PATH)
+    worker.source.gate.set()
+    assert worker.wait_idle(10)
+    assert worker.source.reads == [("alice", PATH), ("alice", PATH)]
+    assert worker.renderer.status(PATH)["participants"]["alice"]["last_error"] is True
+
+
+def test_summaries_of_other_paths_do_not_wait_for_a_burst(worker, homes):
+    write(homes / "alice" / "other.ipynb", notebook(code("1", 1)))
+    worker.source.gate.clear()
+    worker.start(catch_up=False)
+    worker.enqueue("alice", "other.ipynb")
+    assert worker.source.reading.wait(5)
+    worker.enqueue("bob", PATH)
+    worker.source.gate.set()
+    assert worker.wait_idle(10)
+    assert worker.summaries == 2
+    assert worker.renderer.status("other.ipynb")["participants"]["alice"]["executed"] == 1
+
+
+def test_summary_lag_bounds_how_long_a_burst_can_defer_a_summary(tmp_path, homes,
+                                                                  renderer_factory):
+    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=0)
+    try:
+        w.source.gate.clear()
+        w.start(catch_up=False)
+        w.enqueue("alice", PATH)
+        assert w.source.reading.wait(5)
+        w.enqueue("bob", PATH)
+        w.enqueue("carol", PATH)
+        w.source.gate.set()
+        assert w.wait_idle(10)
+        assert w.summaries == 3  # no lag allowed: a summary after every view
+    finally:
+        w.stop()
+
+
+def test_wait_idle_times_out_while_busy_and_stats_show_the_queue(worker):
+    worker.source.gate.clear()
+    worker.start(catch_up=False)
+    worker.enqueue("alice", PATH)
+    worker.enqueue("bob", PATH)
+    assert worker.source.reading.wait(5)
+    assert worker.wait_idle(0.05) is False
+    stats = worker.stats()
+    assert stats["busy"] is True and stats["queue"] == 1 and stats["last_render"] is None
+    worker.source.gate.set()
+    assert worker.wait_idle(10)
+    stats = worker.stats()
+    assert stats["queue"] == 0 and stats["renders"] == 2 and stats["last_render"] > 0
+    assert stats["last_duration"] >= 0 and stats["running"] is True
+
+
+def test_stop_ends_the_thread_and_refuses_new_work(worker):
+    worker.start(catch_up=False)
+    worker.stop()
+    assert worker.stats()["running"] is False
+    assert worker.enqueue("alice", PATH) is False
+
+
+def test_hidden_paths_are_ignored_and_bad_names_refused(worker):
+    assert worker.enqueue("alice", ".ipynb_checkpoints/intro-checkpoint.ipynb") is False
+    assert worker.enqueue("alice", "day1/.secret/x.ipynb") is False
+    with pytest.raises(ValueError):
+        worker.enqueue("alice", "../bob/intro.ipynb")
+    with pytest.raises(ValueError):
+        worker.enqueue("../bob", PATH)
+    assert worker.queue_length == 0
+
+
+def test_broken_and_deleted_notebooks_do_not_stop_the_worker(worker, homes):
+    write(homes / "bob" / PATH, '{"cells": [')
+    worker.start(catch_up=False)
+    worker.enqueue("alice", PATH)
+    worker.enqueue("bob", PATH)
+    assert worker.wait_idle(10)
+    people = worker.renderer.status(PATH)["participants"]
+    assert people["bob"]["problem"].startswith("not valid JSON")
+    assert people["alice"]["problem"] is None
+    (homes / "alice" / PATH).unlink()
+    worker.enqueue("alice", PATH)
+    assert worker.wait_idle(10)
+    assert list(worker.renderer.status(PATH)["participants"]) == ["bob"]
+    assert not worker.renderer.view_file("alice", PATH).exists()
+    assert worker.errors == 0
+
+
+def test_catch_up_renders_only_what_is_missing_or_stale(tmp_path, homes, renderer_factory):
+    write(homes / "alice" / ".ipynb_checkpoints" / "intro-checkpoint.ipynb", notebook())
+    write(homes / "alice" / ".hidden" / "x.ipynb", notebook())
+    out = tmp_path / "out"
+    first = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
+    assert first.wait_idle(10)
+    first.stop()
+    assert sorted(first.source.reads) == [("alice", PATH), ("bob", PATH), ("carol", PATH)]
+    assert (out / "summary" / f"{PATH}.html").exists()
+
+    # While the dashboard was down: bob saved, dave arrived, carol's view got lost,
+    # alice deleted her notebook.
+    bob = homes / "bob" / PATH
+    write(bob, notebook(code("1/0", 7, error())))
+    os.utime(bob, ns=(time.time_ns() + 10**9,) * 2)
+    write(homes / "dave" / "day2" / "new.ipynb", notebook(code("x", 1)))
+    (out / "views" / "carol" / f"{PATH}.html").unlink()
+    (homes / "alice" / PATH).unlink()
+
+    again = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
+    try:
+        assert again.wait_idle(10)
+        assert sorted(again.source.reads) == [("bob", PATH), ("carol", PATH),
+                                              ("dave", "day2/new.ipynb")]
+        status = again.renderer.status(PATH)
+        assert sorted(status["participants"]) == ["bob", "carol"]
+        assert status["participants"]["bob"]["last_error"] is True
+        assert again.renderer.status("day2/new.ipynb")["participants"]["dave"]["executed"] == 1
+        assert again.catch_up() == 0  # now everything is fresh
+    finally:
+        again.stop()
+
+
+def test_catch_up_rewrites_a_missing_summary_without_rendering_views(tmp_path, homes,
+                                                                      renderer_factory):
+    out = tmp_path / "out"
+    first = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
+    assert first.wait_idle(10)
+    first.stop()
+    (out / "summary" / f"{PATH}.html").unlink()
+    again = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
+    try:
+        assert again.wait_idle(10)
+        assert again.source.reads == []
+        assert (out / "summary" / f"{PATH}.html").exists()
+        assert "user-carol" in (out / "summary" / f"{PATH}.html").read_text()
+    finally:
+        again.stop()
+
+
+# -- reading homes ----------------------------------------------------------------------
+def test_filesystem_source_lists_notebooks_but_not_hidden_ones(homes):
+    write(homes / "alice" / ".ipynb_checkpoints" / "intro-checkpoint.ipynb", notebook())
+    write(homes / "alice" / "deep" / ".git" / "x.ipynb", notebook())
+    write(homes / ".hidden-user" / "x.ipynb", notebook())
+    write(homes / "alice" / "notes.txt", "text")
+    listed = sorted((u, p) for u, p, _ in FileSystemSource(homes).list())
+    assert listed == [("alice", PATH), ("bob", PATH), ("carol", PATH)]
+
+
+def test_filesystem_source_reads_content_and_mtime(homes):
+    file = homes / "alice" / PATH
+    os.utime(file, ns=(1_234_000_000_000, 1_234_000_000_000))
+    got = FileSystemSource(homes).read("alice", PATH)
+    assert got.mtime_ns == 1_234_000_000_000
+    assert json.loads(got.content)["cells"][0]["source"] == "'alice'"
+
+
+def test_filesystem_source_refuses_links_out_of_the_home_fifos_and_huge_files(homes, tmp_path):
+    secret = write(tmp_path / "secret.ipynb", notebook())
+    (homes / "alice" / "leak.ipynb").symlink_to(secret)
+    (homes / "alice" / "to-bob.ipynb").symlink_to(homes / "bob" / PATH)
+    os.mkfifo(homes / "alice" / "pipe.ipynb")
+    source = FileSystemSource(homes, max_bytes=100)
+    for name in ("leak.ipynb", "to-bob.ipynb"):
+        with pytest.raises(SourceError, match="outside the home"):
+            source.read("alice", name)
+    with pytest.raises(SourceError, match="not a regular file"):
+        source.read("alice", "pipe.ipynb")
+    write(homes / "alice" / "big.ipynb", notebook(code("x" * 200, 1)))
+    with pytest.raises(SourceError, match="too large"):
+        source.read("alice", "big.ipynb")
+    with pytest.raises(NotebookMissing):
+        source.read("alice", "nope.ipynb")
+    assert source.mtime_ns("alice", "nope.ipynb") is None
