@@ -67,7 +67,7 @@ def set_up_node(opts: Options, progress: Progress, host: str, port: int,
             details=[f"    {line}" for line in result.tail],
         )
     progress.say("setup-node.sh finished")
-    url_check = Backoff(first=1.0, factor=1.5, maximum=10.0, timeout=opts.health_timeout)
+    url_check = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=opts.health_timeout)
     wait_healthy(opts.fqdn, host, opts.tls, opts.health_port, url_check, progress)
     scheme = "https" if opts.tls else "http"
     print(f"\nThe workshop node is ready: {scheme}://{opts.fqdn}/")
@@ -110,7 +110,7 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem]) -> int:
 
         policy = TrustOnFirstUse(pin)
     progress.say(f"setting up {opts.fqdn} on {target}")
-    wait = Backoff(first=1.0, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
+    wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
     set_up_node(opts, progress, target.host, target.port, pinned, policy, files, wait)
     return 0
 
@@ -174,8 +174,8 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
             progress.say(f"removed duplicate droplets {removed} left by a retried create")
         if action_id is not None:
             do.wait_action(action_id, f"creating droplet {opts.name}",
-                           Backoff(first=2.0, factor=1.5, maximum=10.0, timeout=600.0))
-    droplet = do.wait_active(droplet.id, Backoff(first=1.0, factor=1.5, maximum=10.0,
+                           Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=600.0))
+    droplet = do.wait_active(droplet.id, Backoff(first=0.5, factor=1.5, maximum=10.0,
                                                  timeout=600.0))
     assert droplet.ipv4 is not None
     progress.say(f"droplet {droplet.name} is active at {droplet.ipv4}")
@@ -184,7 +184,7 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
     progress.say(f"expecting host key {host_key.fingerprint} (pinned in {opts.state_dir})")
     # A new droplet takes a minute or two to boot; an existing one answers at once.
     timeout = opts.ssh_timeout if created else min(opts.ssh_timeout, 60.0)
-    wait = Backoff(first=1.0, factor=1.5, maximum=10.0, timeout=timeout)
+    wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=timeout)
     pinned = pinned_for(host_key, droplet.ipv4, opts.ssh_port)
     set_up_node(opts, progress, droplet.ipv4, opts.ssh_port, pinned, None, files, wait)
     return 0

@@ -245,7 +245,7 @@ def run_streaming(client: paramiko.SSHClient, command: str, progress: Progress) 
     if transport is None:
         raise ProvisionError("the SSH connection closed before setup could start")
     channel = transport.open_session()
-    channel.set_combined_stderr(True)
+    channel.set_combine_stderr(True)
     channel.exec_command(command)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     tail: deque[str] = deque(maxlen=TAIL_LINES)
