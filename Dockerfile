@@ -20,7 +20,7 @@ CMD ["jupyterhub", "--config", "/srv/hub/etc/jupyterhub/jupyterhub_config.py"]
 # System packages. npm is only needed to install the proxy, so it goes again.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      python3 python3-venv nodejs npm tini ca-certificates git less \
+      python3 python3-venv nodejs npm tini ca-certificates git less procps \
  && npm install --global --no-fund --no-audit configurable-http-proxy@5.3.0 \
  && npm cache clean --force \
  && apt-get purge -y npm && apt-get autoremove -y --purge \

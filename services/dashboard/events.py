@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -54,6 +55,11 @@ class Event(BaseModel):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    @field_serializer("timestamp")
+    def _iso(self, value: datetime) -> str:
+        # "+00:00" as Python's isoformat() writes it, like the original service did.
+        return value.isoformat()
 
     @field_validator("path")
     @classmethod

@@ -1,0 +1,69 @@
+"""One real stack for all tests in this package: built, started, torn down by PID/project."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import bcrypt
+import pytest
+
+from tests.e2e.compose_stack import ROOT, Stack
+from tests.e2e.hubclient import HubSession
+
+PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "erin": "erin-pw", "teacher": "teacher-pw"}
+# bob's password is a bcrypt hash; line 5 is deliberately broken and must be skipped.
+BROKEN_LINE = 5
+USERS = f"""# e2e participants
+alice:{PASSWORDS["alice"]}
+bob:{bcrypt.hashpw(PASSWORDS["bob"].encode(), bcrypt.gensalt(rounds=4)).decode()}
+erin:{PASSWORDS["erin"]}
+this line is broken
+[instructors]
+teacher:{PASSWORDS["teacher"]}
+"""
+MATERIALS = {"welcome.md": "# Welcome\n", "exercise.py": "print('hello')\n"}
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[Stack]:
+    s = Stack(ROOT / "tmp" / "e2e")
+    s.down()  # a stack left over from an interrupted run
+    s.prepare(USERS, MATERIALS)
+    try:
+        seconds = s.up()
+        (s.workdir / "timings.txt").write_text(f"build+start to healthy: {seconds:.1f}s\n")
+        print(f"\nstack built and healthy in {seconds:.1f}s")
+        started = time.monotonic()
+        yield s
+        print(f"\nappliance e2e tests ran {time.monotonic() - started:.1f}s")
+    finally:
+        (s.workdir / "hub.log").write_text(s.logs())
+        s.down()
+
+
+def logged_in(stack: Stack, name: str) -> HubSession:
+    session = HubSession(name)
+    session.login(PASSWORDS[name])
+    return session
+
+
+@pytest.fixture(scope="package")
+def alice(stack: Stack) -> HubSession:
+    session = logged_in(stack, "alice")
+    session.spawn()
+    session.open_lab()
+    return session
+
+
+@pytest.fixture(scope="package")
+def bob(stack: Stack) -> HubSession:
+    session = logged_in(stack, "bob")
+    session.spawn()
+    session.open_lab()
+    return session
+
+
+@pytest.fixture(scope="package")
+def teacher_token(stack: Stack) -> str:
+    return logged_in(stack, "teacher").new_token()

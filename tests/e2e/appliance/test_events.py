@@ -1,0 +1,103 @@
+"""The dashboard's events API through the real proxy, with real hub tokens."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from tests.e2e.compose_stack import Stack
+from tests.e2e.hubclient import HubSession
+
+EVENTS = "http://127.0.0.1:8000/services/dashboard/events"
+HEALTH = "http://127.0.0.1:8000/services/dashboard/health"
+
+
+def post(token: str | None, body: str | dict) -> requests.Response:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    if isinstance(body, dict):
+        return requests.post(EVENTS, json=body, headers=headers, timeout=10)
+    return requests.post(EVENTS, data=body, headers={**headers,
+                         "Content-Type": "application/json"}, timeout=10)
+
+
+def event(user: str, path: str = "day1/intro.ipynb") -> dict:
+    return {"type": "save-notebook", "user": user, "filename": path.rsplit("/", 1)[-1],
+            "path": path}
+
+
+def test_post_requires_a_token_of_that_user(stack: Stack, alice: HubSession):
+    token = alice.new_token()
+    assert post(None, event("alice")).status_code == 401
+    assert post("not-a-real-token", event("alice")).status_code == 401
+    r = post(token, event("bob"))
+    assert r.status_code == 403 and "alice" in r.json()["message"]
+
+
+def test_bad_bodies_get_a_readable_400(stack: Stack, alice: HubSession):
+    token = alice.new_token()
+    r = post(token, '{"type": "save-notebook", "user": ')
+    assert r.status_code == 400 and "malformed JSON" in r.json()["message"]
+    r = post(token, {"type": "save-notebook", "user": "alice"})
+    assert r.status_code == 400 and "path" in r.json()["message"]
+    r = post(token, {**event("alice"), "path": "../bob/secret.ipynb"})
+    assert r.status_code == 400 and "relative" in r.json()["message"]
+    r = post(token, {**event("alice"), "timestamp": "yesterday"})
+    assert r.status_code == 400 and "timestamp" in r.json()["message"]
+
+
+def test_same_key_updates_and_keeps_id_and_filters_work(
+        stack: Stack, alice: HubSession, teacher_token: str):
+    token = alice.new_token()
+    first = post(token, event("alice", "day1/keep-id.ipynb"))
+    assert first.status_code == 201
+    body = first.json()
+    assert body["timestamp"].endswith("+00:00")  # defaulted to now, timezone-aware
+    second = post(token, {**event("alice", "day1/keep-id.ipynb"),
+                          "timestamp": "2026-11-22T10:00:00+01:00"})
+    assert second.status_code == 201
+    assert second.json()["id"] == body["id"]
+    assert second.json()["timestamp"] == "2026-11-22T09:00:00+00:00"
+
+    auth = {"Authorization": f"token {teacher_token}"}
+    r = requests.get(EVENTS, params={"path": "day1/keep-id.ipynb"}, headers=auth, timeout=10)
+    assert [e["id"] for e in r.json()] == [body["id"]]
+    r = requests.get(EVENTS, params={"filename": "keep-id.ipynb", "user": "bob"},
+                     headers=auth, timeout=10)
+    assert r.json() == []
+    # Participants may post but never read everyone's events.
+    r = requests.get(EVENTS, headers={"Authorization": f"token {token}"}, timeout=10)
+    assert r.status_code == 403
+
+
+def dashboard_pid(stack: Stack) -> int:
+    out = stack.exec("pgrep", "-f", "python3 -m dashboard", check=False).stdout.split()
+    return int(out[0]) if out else 0
+
+
+def test_events_survive_a_restart_of_the_dashboard_and_saves_survive_its_absence(
+        stack: Stack, alice: HubSession, teacher_token: str):
+    token = alice.new_token()
+    stored = post(token, event("alice", "day2/persist.ipynb")).json()
+    pid = dashboard_pid(stack)
+    assert pid
+    stack.exec("kill", str(pid))
+    # While the dashboard is down, saving a notebook still succeeds.
+    r = alice.save_notebook("while-down.ipynb", [])
+    assert r.status_code in (200, 201), r.text
+    # JupyterHub restarts its managed service; the events are still there.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if dashboard_pid(stack) not in (0, pid):
+            try:
+                if requests.get(HEALTH, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the hub did not restart the dashboard service")
+    r = requests.get(EVENTS, params={"path": "day2/persist.ipynb"},
+                     headers={"Authorization": f"token {teacher_token}"}, timeout=10)
+    assert [e["id"] for e in r.json()] == [stored["id"]]
+    assert "save event for while-down.ipynb not delivered" in stack.logs()

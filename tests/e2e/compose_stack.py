@@ -1,0 +1,109 @@
+"""The real appliance under test: docker compose with a test override.
+
+The override (compose.e2e.yml) keeps the production docker-compose.yml as it is and only
+points users.txt, homes, materials and output at a scratch folder under tmp/e2e, under
+its own compose project, so a developer's own stack and data are never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERRIDE = Path(__file__).with_name("compose.e2e.yml")
+PORTS = {8000: "the hub's proxy", 8001: "the proxy API", 8081: "the hub API",
+         10101: "the dashboard"}
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on 127.0.0.1:`port`, or None when it is free."""
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", port)) != 0:
+            return None
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
+                         text=True, check=False).stdout.strip()
+    return out or "an unknown process"
+
+
+class Stack:
+    project = "workshop-e2e"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.home = workdir / "home"
+        self.users_file = workdir / "users" / "users.txt"
+        self.materials = workdir / "materials"
+        self.output = workdir / "tmp"
+
+    # -- compose --------------------------------------------------------------------------
+    def compose(self, *args: str, check: bool = True,
+                timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        cmd = ["docker", "compose", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"),
+               "-f", str(OVERRIDE), *args]
+        env = {"E2E_DIR": str(self.workdir), "PATH": "/usr/local/bin:/usr/bin:/bin",
+               "HOME": str(Path.home())}
+        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=timeout, check=False)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def exec(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.compose("exec", "-T", "hub", *cmd, check=check, timeout=120)
+
+    def logs(self) -> str:
+        return self.compose("logs", "--no-color", "hub", check=False).stdout
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def prepare(self, users: str, materials: dict[str, str]) -> None:
+        if self.workdir.exists():
+            shutil.rmtree(self.workdir)
+        for d in (self.home, self.users_file.parent, self.materials, self.output):
+            d.mkdir(parents=True)
+        self.write_users(users)
+        for name, text in materials.items():
+            (self.materials / name).write_text(text)
+
+    def write_users(self, text: str) -> None:
+        """Replace users.txt the way editors do (new file, rename), like an instructor."""
+        tmp = self.users_file.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o600)
+        tmp.replace(self.users_file)
+
+    def up(self) -> float:
+        """Build and start; returns the seconds until /hub/health and the dashboard answer."""
+        busy = {p: who for p in PORTS if (who := port_holder(p))}
+        if busy:
+            lines = "; ".join(f"127.0.0.1:{p} ({PORTS[p]}) is held by: {w}"
+                              for p, w in busy.items())
+            raise RuntimeError(f"cannot start the test stack: {lines}")
+        started = time.monotonic()
+        self.compose("up", "-d", "--build")
+        self.wait_healthy()
+        return time.monotonic() - started
+
+    def wait_healthy(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        urls = ["http://127.0.0.1:8000/hub/health",
+                "http://127.0.0.1:8000/services/dashboard/health"]
+        while time.monotonic() < deadline:
+            try:
+                if all(requests.get(u, timeout=2).status_code == 200 for u in urls):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"stack not healthy after {timeout}s:\n{self.logs()[-5000:]}")
+
+    def down(self) -> None:
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+
+    def uid_of(self, user: str) -> int:
+        return int(self.exec("id", "-u", user).stdout.strip())

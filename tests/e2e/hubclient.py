@@ -1,0 +1,155 @@
+"""A participant's browser, reduced to HTTP: real logins, spawns, contents and kernels.
+
+Everything goes through the proxy on 127.0.0.1:8000 exactly as a browser would: the
+login form with its _xsrf token, the OAuth redirects into the participant's server, the
+Jupyter REST API with the server's _xsrf cookie, kernels over websockets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import requests
+import websocket
+
+BASE = "http://127.0.0.1:8000"
+XSRF_INPUT = re.compile(r'name="_xsrf"\s+value="([^"]+)"')
+
+
+class LoginFailed(AssertionError):
+    pass
+
+
+class HubSession:
+    def __init__(self, name: str, base: str = BASE) -> None:
+        self.name = name
+        self.base = base
+        self.http = requests.Session()
+
+    # -- hub -------------------------------------------------------------------------
+    def login(self, password: str) -> None:
+        """Log in through the real login form; raises LoginFailed when refused."""
+        form = self.http.get(f"{self.base}/hub/login", params={"next": "/hub/home"},
+                             timeout=30)
+        form.raise_for_status()
+        m = XSRF_INPUT.search(form.text)
+        assert m, "login form without _xsrf field"
+        r = self.http.post(
+            f"{self.base}/hub/login", params={"next": "/hub/home"},
+            data={"username": self.name, "password": password, "_xsrf": m.group(1)},
+            allow_redirects=False, timeout=30,
+        )
+        if r.status_code != 302 or "/hub/login" in r.headers.get("Location", ""):
+            raise LoginFailed(f"login of {self.name} refused: {r.status_code}")
+
+    def can_login(self, password: str) -> bool:
+        fresh = HubSession(self.name, self.base)
+        try:
+            fresh.login(password)
+        except LoginFailed:
+            return False
+        return True
+
+    def _hub_xsrf(self) -> dict[str, str]:
+        # The _xsrf cookie changes at login; API calls with the session cookie send it back.
+        return {"X-XSRFToken": self.http.cookies.get("_xsrf", path="/hub/") or ""}
+
+    def hub_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, f"{self.base}/hub/api{path}",
+                                 headers=self._hub_xsrf(), timeout=60, **kwargs)
+
+    def user_model(self) -> dict[str, Any]:
+        r = self.hub_api("GET", f"/users/{self.name}")
+        r.raise_for_status()
+        return r.json()
+
+    def spawn(self, timeout: float = 180) -> None:
+        """Start the default server and wait until the hub says it is ready."""
+        r = self.hub_api("POST", f"/users/{self.name}/server")
+        assert r.status_code in (201, 202, 400), r.text  # 400: already running
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            server = self.user_model().get("servers", {}).get("")
+            if server and server.get("ready"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"server of {self.name} not ready after {timeout}s")
+
+    def new_token(self, note: str = "e2e") -> str:
+        r = self.hub_api("POST", f"/users/{self.name}/tokens",
+                         json={"note": note, "expires_in": 3600})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    # -- the participant's own server ---------------------------------------------------
+    @property
+    def server_url(self) -> str:
+        return f"{self.base}/user/{self.name}"
+
+    def open_lab(self) -> requests.Response:
+        """What a browser does first: /user/<name>/lab, following the OAuth redirects."""
+        r = self.http.get(f"{self.server_url}/lab", timeout=60)
+        r.raise_for_status()
+        return r
+
+    def server_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        xsrf = self.http.cookies.get("_xsrf", path=f"/user/{self.name}/") or ""
+        return self.http.request(method, f"{self.server_url}/api{path}",
+                                 headers={"X-XSRFToken": xsrf}, timeout=60, **kwargs)
+
+    def save_notebook(self, path: str, cells: list[dict[str, Any]]) -> requests.Response:
+        notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+        return self.server_api("PUT", f"/contents/{path}",
+                               json={"type": "notebook", "format": "json",
+                                     "content": notebook})
+
+    def start_kernel(self) -> Kernel:
+        r = self.server_api("POST", "/kernels", json={"name": "python3"})
+        assert r.status_code == 201, r.text
+        return Kernel(self, r.json()["id"])
+
+
+class Kernel:
+    """One kernel of a participant, driven over its websocket like JupyterLab does."""
+
+    def __init__(self, session: HubSession, kernel_id: str) -> None:
+        self.session = session
+        self.id = kernel_id
+        url = (session.server_url.replace("http://", "ws://")
+               + f"/api/kernels/{kernel_id}/channels")
+        cookies = "; ".join(f"{c.name}={c.value}" for c in session.http.cookies)
+        self.ws = websocket.create_connection(url, cookie=cookies, timeout=60)
+
+    def execute(self, code: str, timeout: float = 60) -> dict[str, str]:
+        """Run `code`; returns {'stdout', 'stderr', 'result', 'error'} as text."""
+        msg_id = uuid.uuid4().hex
+        self.ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "e2e",
+                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": True,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))
+        out = {"stdout": "", "stderr": "", "result": "", "error": ""}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = json.loads(self.ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                out[content["name"]] += content["text"]
+            elif kind == "execute_result":
+                out["result"] += content["data"].get("text/plain", "")
+            elif kind == "error":
+                out["error"] += f"{content['ename']}: {content['evalue']}"
+            elif kind == "status" and content["execution_state"] == "idle":
+                return out
+        raise AssertionError(f"kernel {self.id} did not finish {code!r}")
+
+    def close(self) -> None:
+        self.ws.close()
