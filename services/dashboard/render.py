@@ -15,20 +15,8 @@ its own directory and moved into place with `os.replace`, so a reader sees the o
 the new one, never half of one. A view's mtime is set to its notebook's mtime, so a view
 older than its notebook is stale (see worker.RenderWorker.catch_up).
 
-Security: participants' notebooks are untrusted, the instructor's browser is not a place
-to run them. Three layers:
-
-1. `ipytail.load_notebook` rebuilds every notebook from an allowlist (no javascript or
-   widget outputs, no output filenames, prompt numbers are ints, text is text).
-2. The exporter runs with ``sanitize_html=True`` and the template's ``clean_html`` filter
-   is `Sanitizer`: bleach with an allowlist of formatting and table tags, no event
-   handlers, links only http(s)/mailto/#, images only ``data:image/...``; <script> and
-   <style> elements are dropped with their content.
-3. Every page carries ``<meta http-equiv="Content-Security-Policy" content=PAGE_CSP>``: no
-   script runs and nothing loads but inline styles and data: images. The dashboard should
-   also serve these files with the header `SERVE_HEADERS` (``sandbox`` gives the page an
-   opaque origin: even a script that slipped through could not reach the dashboard's
-   cookies or API), and embed them, if it does, in ``<iframe sandbox>``.
+Participants' notebooks are untrusted: see sanitize.py for how they are kept from running
+anything in the instructor's browser, and which headers the files must be served with.
 """
 
 from __future__ import annotations
@@ -49,72 +37,20 @@ from typing import Any
 
 import jinja2
 import nbformat
-from bleach.css_sanitizer import CSSSanitizer
-from bleach.sanitizer import Cleaner
 from markupsafe import Markup
 from nbconvert import HTMLExporter, TemplateExporter
 from nbconvert.filters import Highlight2HTML
 
 from . import ipytail
 from .ipytail import Facts, NotebookError
+from .sanitize import PAGE_CSP, SERVE_HEADERS, Sanitizer
+
+__all__ = ["PAGE_CSP", "SERVE_HEADERS", "Renderer", "atomic_write", "exporter", "lab_css",
+           "safe_path", "safe_user"]
 
 log = logging.getLogger("dashboard.render")
 
 TEMPLATES = Path(__file__).parent / "templates"
-PAGE_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
-            "base-uri 'none'; form-action 'none'")
-# What the Flask side sends with every file below output_dir.
-SERVE_HEADERS = {
-    "Content-Security-Policy": f"sandbox; {PAGE_CSP}; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
-
-ALLOWED_TAGS = frozenset({
-    "a", "abbr", "acronym", "b", "blockquote", "br", "caption", "cite", "code", "col",
-    "colgroup", "dd", "del", "details", "div", "dl", "dt", "em", "figcaption", "figure",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol",
-    "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
-    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var",
-})
-_EVERYWHERE = frozenset({"class", "title", "style", "align", "dir", "lang"})
-_DROP_WITH_CONTENT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.I | re.S)
-
-
-def _allow_attribute(tag: str, name: str, value: str) -> bool:
-    if name in _EVERYWHERE:
-        return True
-    if tag == "a":
-        return name == "href" and value.strip().lower().startswith(
-            ("http://", "https://", "mailto:", "#"))
-    if tag == "img":
-        return name in ("alt", "width", "height") or (
-            name == "src" and value.strip().lower().startswith("data:image/"))
-    if tag in ("td", "th"):
-        return name in ("colspan", "rowspan")
-    return tag == "ol" and name == "start"
-
-
-class Sanitizer:
-    """The ``clean_html`` filter: untrusted HTML to HTML that only formats."""
-
-    def __init__(self) -> None:
-        self._cleaner = Cleaner(
-            tags=ALLOWED_TAGS, attributes=_allow_attribute,
-            protocols=frozenset({"http", "https", "mailto", "data"}),
-            strip=True, strip_comments=True, css_sanitizer=CSSSanitizer())
-        self._lock = threading.Lock()  # a bleach Cleaner is not thread-safe
-
-    def __call__(self, html: Any) -> str:
-        text = html.decode() if isinstance(html, bytes) else str(html)
-        # Cosmetic only (bleach below is the boundary): without this a stripped <style>
-        # leaves its CSS as visible text, e.g. in every pandas DataFrame.
-        text = _DROP_WITH_CONTENT.sub("", text)
-        with self._lock:
-            return self._cleaner.clean(text)
-
-
 class CellsExporter(HTMLExporter):
     """nbconvert's HTMLExporter without its closing BeautifulSoup pass.
 
@@ -232,6 +168,7 @@ class Renderer:
         self._lock = threading.RLock()
         self._parts: dict[str, dict[str, dict[str, Any]]] = {}
         self._statuses: dict[str, dict[str, Any]] = {}
+        self._changed: dict[str, set[str]] = {}  # path -> users changed since its summary
         self._version = 0
         self._load_statuses()
 
@@ -300,6 +237,7 @@ class Renderer:
         """The notebook is gone: drop its view and its place in the summary."""
         with self._lock:
             self._parts_of(path).pop(user, None)
+            self._changed.setdefault(path, set()).add(user)
         for file in (self.view_file(user, path), self._part_file(user, path)):
             with contextlib.suppress(FileNotFoundError):
                 file.unlink()
@@ -308,7 +246,9 @@ class Renderer:
         """Assemble the summary page and status of `path` from the fragments; its version."""
         with self._lock:
             parts = dict(self._parts_of(path))
-            version = int(self._statuses.get(path, {}).get("version", 0)) + 1
+            before = self._statuses.get(path, {})
+            version = int(before.get("version", 0)) + 1
+            changed = self._changed.pop(path, set())
         participants, status_people = [], {}
         for user in sorted(parts):
             part = parts[user]
@@ -317,8 +257,12 @@ class Renderer:
                 "user": user, "facts": part["facts"], "facts_line": _facts_line(part["facts"]),
                 "saved": saved, "saved_iso": saved_iso, "html": Markup(part["html"]),
                 "link": self.view_link(user, path) if self.view_link else None})
+            # The summary version in which this participant last changed: a page can
+            # fetch just their fragment again.
+            since = before.get("participants", {}).get(user, {}).get("version")
             status_people[user] = {**part["facts"], "mtime": int(part["mtime_ns"]) / 1e9,
-                                   "saved": saved_iso}
+                                   "saved": saved_iso, "version": (
+                                       version if user in changed or since is None else since)}
         html = self._pages.get_template("summary.html.j2").render(
             **self._page_globals, path=path, version=version, participants=participants,
             max_cells=self.max_cells, max_lines=self.max_lines)
@@ -345,6 +289,12 @@ class Renderer:
         with self._lock:
             status = self._statuses.get(safe_path(path))
             return json.loads(json.dumps(status)) if status else None
+
+    def fragment(self, path: str, user: str) -> str | None:
+        """One participant's sanitized summary cells (no page, no styles), or None."""
+        with self._lock:
+            part = self._parts_of(safe_path(path)).get(safe_user(user))
+            return None if part is None else str(part["html"])
 
     def index(self) -> dict[str, Any]:
         """{"version": n, "notebooks": {path: status}} for the index page."""
@@ -379,6 +329,7 @@ class Renderer:
         atomic_write(self._part_file(user, path), json.dumps(part), mtime_ns=mtime_ns)
         with self._lock:
             self._parts_of(path)[user] = part
+            self._changed.setdefault(path, set()).add(user)
 
     def _parts_of(self, path: str) -> dict[str, dict[str, Any]]:
         with self._lock:

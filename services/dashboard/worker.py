@@ -143,9 +143,13 @@ class RenderWorker:
     """One background thread rendering what `enqueue` asks for, coalescing repeats."""
 
     def __init__(self, renderer: Renderer, source: NotebookSource, *,
-                 summary_lag: float = 1.0, listeners: list[Listener] | None = None) -> None:
+                 summary_lag: float = 1.0, rescan_interval: float | None = None,
+                 listeners: list[Listener] | None = None) -> None:
         self.renderer, self.source = renderer, source
         self.summary_lag = summary_lag
+        # Also catch up every so often when idle: notebooks changed without a save event
+        # (a terminal, git) or deleted show up without a restart.
+        self.rescan_interval = rescan_interval
         self._listeners = list(listeners or [])
         self._cond = threading.Condition()
         self._pending: dict[tuple[str, str], float] = {}  # ordered: first come, first served
@@ -252,22 +256,25 @@ class RenderWorker:
     # -- the thread ---------------------------------------------------------------------
     def _run(self, catch_up: bool) -> None:
         if catch_up:
-            try:
-                log.info("catching up: %d notebooks to render", self.catch_up())
-            except Exception:
-                log.exception("catching up failed")
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
+            self._scan()
+        interval = self.rescan_interval
+        next_scan = time.monotonic() + interval if interval else None
         while True:
             with self._cond:
                 job = self._take()
                 while job is None and not self._stopping:
-                    self._cond.wait()
+                    wait = None if next_scan is None else next_scan - time.monotonic()
+                    if wait is not None and wait <= 0:
+                        break
+                    self._cond.wait(wait)
                     job = self._take()
                 if self._stopping:
                     return
                 self._busy = True
+            if job is None:  # idle and a rescan is due
+                self._scan()
+                next_scan = time.monotonic() + interval if interval else None
+                continue
             started = time.perf_counter()
             try:
                 change = self._do(*job)
@@ -283,6 +290,17 @@ class RenderWorker:
                 self._cond.notify_all()
             if change is not None:
                 self._notify(change)
+
+    def _scan(self) -> None:
+        try:
+            queued = self.catch_up()
+            if queued:
+                log.info("catching up: %d notebooks to render", queued)
+        except Exception:
+            log.exception("catching up failed")
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
 
     def _take(self) -> tuple[str, str, str | None] | None:
         """The next job, called with the lock held: a due summary first, else a view."""

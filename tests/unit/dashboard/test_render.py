@@ -132,12 +132,18 @@ def test_status_and_index_carry_facts_and_growing_versions(tmp_path):
     r.render("amy", "other.ipynb", json.dumps(one), 6)
     assert r.write_summary(PATH) == 1
     assert r.write_summary("other.ipynb") == 1
+    r.render("cleo", PATH, json.dumps(one), 7)
     assert r.write_summary(PATH) == 2
     status = json.loads(r.status_file(PATH).read_text())
     assert status["version"] == 2
     assert status["participants"]["bob"] == {
         "cells": 1, "executed": 1, "last_error": True, "problem": None, "mtime": 5.0,
-        "saved": "1970-01-01T00:00:05+00:00"}
+        "saved": "1970-01-01T00:00:05+00:00", "version": 1}
+    # Only cleo changed in version 2: a page holding version 1 refetches her alone.
+    assert status["participants"]["cleo"]["version"] == 2
+    assert "ZeroDivisionError" in r.fragment(PATH, "bob")
+    assert "<style" not in r.fragment(PATH, "bob")  # cells only: the page brings styles
+    assert r.fragment(PATH, "nobody") is None
     assert r.status(PATH) == status
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["version"] == r.version == 3

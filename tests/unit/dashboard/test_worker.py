@@ -270,3 +270,20 @@ def test_filesystem_source_refuses_links_out_of_the_home_fifos_and_huge_files(ho
     with pytest.raises(NotebookMissing):
         source.read("alice", "nope.ipynb")
     assert source.mtime_ns("alice", "nope.ipynb") is None
+
+
+def test_rescans_pick_up_notebooks_changed_without_a_save_event(tmp_path, homes,
+                                                                renderer_factory):
+    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes),
+                     rescan_interval=0.05)
+    try:
+        w.start(catch_up=False)
+        assert w.wait_idle(5)
+        write(homes / "erin" / "git-pulled.ipynb", notebook(code("x", 1)))
+        deadline = time.monotonic() + 10
+        while w.renderer.status("git-pulled.ipynb") is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert w.renderer.status("git-pulled.ipynb")["participants"]["erin"]["executed"] == 1
+    finally:
+        w.stop()
+    assert w.stats()["running"] is False
