@@ -25,10 +25,14 @@ class LoginFailed(AssertionError):
 
 
 class HubSession:
-    def __init__(self, name: str, base: str = BASE) -> None:
+    def __init__(self, name: str, base: str = BASE, verify: str | bool = True) -> None:
         self.name = name
         self.base = base
+        self.verify = verify  # a CA bundle when the hub is behind nginx with a test CA
         self.http = requests.Session()
+        self.http.verify = verify
+        # requests prefers REQUESTS_CA_BUNDLE from the environment over Session.verify.
+        self.http.trust_env = verify is True
 
     # -- hub -------------------------------------------------------------------------
     def login(self, password: str) -> None:
@@ -47,7 +51,7 @@ class HubSession:
             raise LoginFailed(f"login of {self.name} refused: {r.status_code}")
 
     def can_login(self, password: str) -> bool:
-        fresh = HubSession(self.name, self.base)
+        fresh = HubSession(self.name, self.base, self.verify)
         try:
             fresh.login(password)
         except LoginFailed:
@@ -119,10 +123,10 @@ class Kernel:
     def __init__(self, session: HubSession, kernel_id: str) -> None:
         self.session = session
         self.id = kernel_id
-        url = (session.server_url.replace("http://", "ws://")
-               + f"/api/kernels/{kernel_id}/channels")
+        url = session.server_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels"
         cookies = "; ".join(f"{c.name}={c.value}" for c in session.http.cookies)
-        self.ws = websocket.create_connection(url, cookie=cookies, timeout=60)
+        sslopt = {"ca_certs": session.verify} if isinstance(session.verify, str) else {}
+        self.ws = websocket.create_connection(url, cookie=cookies, timeout=60, sslopt=sslopt)
 
     def execute(self, code: str, timeout: float = 60) -> dict[str, str]:
         """Run `code`; returns {'stdout', 'stderr', 'result', 'error'} as text."""
