@@ -46,11 +46,11 @@ except ImportError as exc:  # the one error that cannot use our own reporting
 
 def set_up_node(opts: Options, progress: Progress, host: str, port: int,
                 pinned: paramiko.HostKeys, policy: paramiko.MissingHostKeyPolicy | None,
-                files: list[UploadItem], ssh_wait: Backoff) -> None:
+                files: list[UploadItem], ssh_wait: Backoff, mismatch_hint: str) -> None:
     """SSH in (host key verified), upload, run setup-node.sh, check health."""
     user = opts.target.user if opts.target else "root"
     pkey = load_private_key(read_user_key(opts.ssh_key))
-    client = connect(host, port, user, pkey, pinned, policy, ssh_wait, progress)
+    client = connect(host, port, user, pkey, pinned, policy, ssh_wait, progress, mismatch_hint)
     with client:
         count = sum(1 for item in files if not item.is_dir)
         progress.say(f"uploading {count} files to {opts.remote_dir} on {host}")
@@ -111,7 +111,12 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem]) -> int:
         policy = TrustOnFirstUse(pin)
     progress.say(f"setting up {opts.fqdn} on {target}")
     wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
-    set_up_node(opts, progress, target.host, target.port, pinned, policy, files, wait)
+    if opts.known_hosts:
+        hint = f"the key in {opts.known_hosts} is the one expected"
+    else:
+        hint = (f"if the server was really reinstalled, delete its line in "
+                f"{store.known_hosts_path} and check the new fingerprint on first use")
+    set_up_node(opts, progress, target.host, target.port, pinned, policy, files, wait, hint)
     return 0
 
 
@@ -186,7 +191,9 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
     timeout = opts.ssh_timeout if created else min(opts.ssh_timeout, 60.0)
     wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=timeout)
     pinned = pinned_for(host_key, droplet.ipv4, opts.ssh_port)
-    set_up_node(opts, progress, droplet.ipv4, opts.ssh_port, pinned, None, files, wait)
+    hint = ("the droplet must present the key made for it; if it was rebuilt outside "
+            "create-node.py, --destroy it and create it again")
+    set_up_node(opts, progress, droplet.ipv4, opts.ssh_port, pinned, None, files, wait, hint)
     return 0
 
 
@@ -235,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_ssh(opts, progress, files)
         token = token_from_env(os.environ)
         REDACT.add(token)
-        do = DigitalOcean(token, opts.api_url, progress)
+        api_retry = Backoff(first=2.0, factor=2.0, maximum=30.0, timeout=opts.api_timeout)
+        do = DigitalOcean(token, opts.api_url, progress, api_retry)
         if opts.mode == "destroy":
             return run_destroy(opts, do, progress)
         return run_create(opts, do, progress, files)

@@ -42,6 +42,11 @@ class TransientApiError(ProvisionError):
         self.retry_after = retry_after
 
 
+class ApiUnreachable(TransientApiError):
+    """No answer at all. pydo already retried the connection; retrying more only delays
+    the message (a create, whose fate is unknown, still checks before it retries)."""
+
+
 @dataclass(frozen=True)
 class Droplet:
     id: int
@@ -126,8 +131,9 @@ class DigitalOcean:
             raise ProvisionError(f"DigitalOcean API error while {what}: {_error_text(exc)}") \
                 from None
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise TransientApiError(
-                f"{what}: cannot reach {self.api_url} ({one_line(str(exc))})"
+            detail = one_line(str(exc)).split("new connection: ")[-1]
+            raise ApiUnreachable(
+                f"cannot reach the DigitalOcean API at {self.api_url} while {what} ({detail})"
             ) from None
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -136,6 +142,8 @@ class DigitalOcean:
         while True:
             try:
                 return self._once(what, fn, *args, **kwargs)
+            except ApiUnreachable as exc:
+                raise ProvisionError(exc.message) from None
             except TransientApiError as exc:
                 delay = next(delays, None)
                 if delay is None:

@@ -72,6 +72,7 @@ class Options:
     health_port: int | None
     ssh_timeout: float
     health_timeout: float
+    api_timeout: float
 
 
 EPILOG = """\
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for SSH on a new droplet (default: 600)")
     add("--health-timeout", type=float, default=300.0, metavar="SECONDS",
         help="how long to wait for /hub/health after setup (default: 300)")
+    add("--api-timeout", type=float, default=120.0, metavar="SECONDS",
+        help="how long to keep retrying a DigitalOcean API answering 429/5xx (default: 120)")
 
     testing = parser.add_argument_group(
         "testing and local try-outs", "not needed for a real workshop")
@@ -261,7 +264,7 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
         raise ProvisionError(f"the DigitalOcean API URL must start with https:// ({api_url})")
     if args.users is not None and not args.users.is_file():
         raise ProvisionError(f"--users {args.users}: no such file")
-    for flag in ("ssh_timeout", "health_timeout"):
+    for flag in ("ssh_timeout", "health_timeout", "api_timeout"):
         if getattr(args, flag) <= 0:
             raise ProvisionError(f"--{flag.replace('_', '-')} must be positive")
 
@@ -318,6 +321,7 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
         health_port=args.health_port,
         ssh_timeout=args.ssh_timeout,
         health_timeout=args.health_timeout,
+        api_timeout=args.api_timeout,
     )
 
 

@@ -127,6 +127,7 @@ def connect(
     policy: paramiko.MissingHostKeyPolicy | None,
     backoff: Backoff,
     progress: Progress,
+    mismatch_hint: str = "",
 ) -> paramiko.SSHClient:
     """Connect once SSH answers, polling with backoff while the server boots.
 
@@ -153,8 +154,8 @@ def connect(
             client.close()
             raise ProvisionError(
                 f"host key mismatch for {name}: it presented {sha256_fingerprint(exc.key)}, "
-                f"pinned is {sha256_fingerprint(exc.expected_key)}; refusing to connect "
-                "(if the server was really rebuilt, remove the old pin)"
+                f"pinned is {sha256_fingerprint(exc.expected_key)}; refusing to connect"
+                + (f" ({mismatch_hint})" if mismatch_hint else "")
             ) from None
         except paramiko.AuthenticationException as exc:
             client.close()

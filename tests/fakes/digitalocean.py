@@ -58,6 +58,7 @@ class Fault:
     retry_after: int | None = None
     after: bool = False  # do the work first, then answer with the error
     delay: float = 0.0
+    message: str | None = None  # instead of DO's standard text for the status
 
 
 @dataclass
@@ -131,11 +132,12 @@ class FakeDigitalOcean:
             return droplet
 
     def fail(self, method: str, path: str, status: int, times: int = 1,
-             retry_after: int | None = None, after: bool = False) -> None:
+             retry_after: int | None = None, after: bool = False,
+             message: str | None = None) -> None:
         """Answer `status` to the next `times` requests matching method and path regex."""
         with self._lock:
             self.faults.append(Fault(method, re.compile(path), status, times, retry_after,
-                                     after))
+                                     after, message=message))
 
     def slow(self, method: str, path: str, seconds: float, times: int = 1) -> None:
         with self._lock:
@@ -466,11 +468,10 @@ def _handler_for(fake: FakeDigitalOcean) -> type[BaseHTTPRequestHandler]:
             if fault.after:
                 fake.handle(self.command, path, query, body)
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-            if fault.status == 429:
-                return 429, {"id": "too_many_requests", "message": "API rate limit exceeded."}, \
-                    extra
-            return fault.status, {"id": "server_error", "message": "Unexpected server-side "
-                                  "error"}, extra
+            error = {429: ("too_many_requests", "API rate limit exceeded."),
+                     400: ("bad_request", "Bad request.")}.get(
+                         fault.status, ("server_error", "Unexpected server-side error"))
+            return fault.status, {"id": error[0], "message": fault.message or error[1]}, extra
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
