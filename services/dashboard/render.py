@@ -4,7 +4,8 @@ Output layout below `output_dir` (everything here can be rebuilt from the homes)
 
     views/<user>/<path>.html     one participant's notebook, a full page
     summary/<path>.html          the summary ("ipytail") of one notebook name, everyone
-    summary/<path>.json          its status: version + each participant's facts
+    summary/<path>.json          its status: version + each participant's facts (and the
+                                 version in which they last changed)
     index.json                   every notebook name's status and a global version
     parts/<path>/<user>.json     cache of one participant's summary fragment and facts
 
@@ -51,6 +52,8 @@ __all__ = ["PAGE_CSP", "SERVE_HEADERS", "Renderer", "atomic_write", "exporter", 
 log = logging.getLogger("dashboard.render")
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+
 class CellsExporter(HTMLExporter):
     """nbconvert's HTMLExporter without its closing BeautifulSoup pass.
 
