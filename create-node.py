@@ -44,13 +44,18 @@ except ImportError as exc:  # the one error that cannot use our own reporting
     sys.exit(2)
 
 
+FIRST_BOOT_GRACE = 90.0  # seconds
+
+
 def set_up_node(opts: Options, progress: Progress, host: str, port: int,
                 pinned: paramiko.HostKeys, policy: paramiko.MissingHostKeyPolicy | None,
-                files: list[UploadItem], ssh_wait: Backoff, mismatch_hint: str) -> None:
+                files: list[UploadItem], ssh_wait: Backoff, mismatch_hint: str,
+                settle: float = 0.0) -> None:
     """SSH in (host key verified), upload, run setup-node.sh, check health."""
     user = opts.target.user if opts.target else "root"
     pkey = load_private_key(read_user_key(opts.ssh_key))
-    client = connect(host, port, user, pkey, pinned, policy, ssh_wait, progress, mismatch_hint)
+    client = connect(host, port, user, pkey, pinned, policy, ssh_wait, progress, mismatch_hint,
+                     settle)
     with client:
         count = sum(1 for item in files if not item.is_dir)
         progress.say(f"uploading {count} files to {opts.remote_dir} on {host}")
@@ -193,7 +198,11 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
     pinned = pinned_for(host_key, droplet.ipv4, opts.ssh_port)
     hint = ("the droplet must present the key made for it; if it was rebuilt outside "
             "create-node.py, --destroy it and create it again")
-    set_up_node(opts, progress, droplet.ipv4, opts.ssh_port, pinned, None, files, wait, hint)
+    # A droplet created by this run may show the image's host key for a moment
+    # before cloud-init installs ours: allow it a short grace (see ssh.connect).
+    settle = FIRST_BOOT_GRACE if created else 0.0
+    set_up_node(opts, progress, droplet.ipv4, opts.ssh_port, pinned, None, files, wait, hint,
+                settle)
     return 0
 
 

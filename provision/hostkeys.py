@@ -109,7 +109,15 @@ class HostKeyStore:
         self.state_dir = state_dir
 
     def _ensure_dir(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # mkdir(parents=True) gives only the last directory the mode: create the
+        # state directory and each one below it private (0700) ourselves.
+        self.state_dir.parent.mkdir(parents=True, exist_ok=True)
+        relative = path.relative_to(self.state_dir).parts
+        for depth in range(len(relative) + 1):
+            folder = self.state_dir.joinpath(*relative[:depth])
+            if not folder.is_dir():
+                folder.mkdir(mode=0o700)
+                folder.chmod(0o700)  # mkdir's mode is masked by the umask
 
     def _droplet_dir(self, name: str) -> Path:
         if not name or "/" in name or name.startswith("."):

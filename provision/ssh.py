@@ -15,6 +15,7 @@ import posixpath
 import re
 import stat
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,64 +129,84 @@ def connect(
     backoff: Backoff,
     progress: Progress,
     mismatch_hint: str = "",
+    settle: float = 0.0,
 ) -> paramiko.SSHClient:
     """Connect once SSH answers, polling with backoff while the server boots.
 
     Refused connections, timeouts and half-started daemons are retried until
-    the deadline; a wrong host key or refused login fails at once, since
-    waiting cannot fix either.
+    the deadline. A wrong host key or a refused login fails at once, since
+    waiting cannot fix either, except during the first `settle` seconds of a
+    new droplet: an sshd that starts before cloud-init has installed our host
+    key and the instructor's key briefly shows the image's own. We never go on
+    with a wrong key; the grace only delays the verdict.
     """
     name = host_entry(host, port)
-    last_error = "no answer"
+    reported = ""
     attempts = 0
+    started = time.monotonic()
     delays = backoff.delays()
     while True:
         attempts += 1
-        client = paramiko.SSHClient()
-        for key_type, key in (pinned.lookup(name) or {}).items():
-            client.get_host_keys().add(name, key_type, key)
-        client.set_missing_host_key_policy(policy or _NoPinPolicy())
+        fatal: ProvisionError | None = None
         try:
-            client.connect(
-                host, port=port, username=user, pkey=pkey, allow_agent=pkey is None,
-                look_for_keys=False, timeout=10, banner_timeout=15, auth_timeout=20,
-            )
+            client = _connect_once(host, port, user, pkey, pinned, policy)
         except paramiko.BadHostKeyException as exc:
-            client.close()
-            raise ProvisionError(
+            fatal = ProvisionError(
                 f"host key mismatch for {name}: it presented {sha256_fingerprint(exc.key)}, "
                 f"pinned is {sha256_fingerprint(exc.expected_key)}; refusing to connect"
-                + (f" ({mismatch_hint})" if mismatch_hint else "")
-            ) from None
+                + (f" ({mismatch_hint})" if mismatch_hint else ""))
+            reason = (f"host key {sha256_fingerprint(exc.key)} is not the pinned one yet; "
+                      "cloud-init may still be installing it")
         except paramiko.AuthenticationException as exc:
-            client.close()
-            raise ProvisionError(
+            fatal = ProvisionError(
                 f"SSH login as {user}@{name} was refused ({one_line(str(exc))}): is your key "
-                "in the server's authorized_keys?"
-            ) from None
-        except ProvisionError:
-            client.close()
-            raise
+                "in the server's authorized_keys?")
+            reason = "login refused; cloud-init may still be installing your key"
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            client.close()
-            last_error = one_line(str(exc)) or type(exc).__name__
+            reason = one_line(str(exc)) or type(exc).__name__
         else:
-            transport = client.get_transport()
-            if transport is not None:
-                # setup-node.sh can be quiet for minutes (docker build);
-                # keepalives stop NAT boxes from dropping the session.
-                transport.set_keepalive(30)
             if attempts > 1:
                 progress.say(f"SSH answered on {name} after {attempts} attempts")
             return client
+        if fatal is not None and time.monotonic() - started >= settle:
+            raise fatal
         delay = next(delays, None)
         if delay is None:
-            raise ProvisionError(
-                f"SSH on {name} did not answer within {backoff.timeout:.0f}s: {last_error}"
-            )
-        if attempts == 1:
-            progress.say(f"waiting for SSH on {name} ({last_error})")
+            raise fatal or ProvisionError(
+                f"SSH on {name} did not answer within {backoff.timeout:.0f}s: {reason}")
+        reported = _report_wait(progress, name, reason, reported)
         sleep(delay)
+
+
+def _connect_once(host: str, port: int, user: str, pkey: paramiko.PKey | None,
+                  pinned: paramiko.HostKeys,
+                  policy: paramiko.MissingHostKeyPolicy | None) -> paramiko.SSHClient:
+    name = host_entry(host, port)
+    client = paramiko.SSHClient()
+    for key_type, key in (pinned.lookup(name) or {}).items():
+        client.get_host_keys().add(name, key_type, key)
+    client.set_missing_host_key_policy(policy or _NoPinPolicy())
+    try:
+        client.connect(
+            host, port=port, username=user, pkey=pkey, allow_agent=pkey is None,
+            look_for_keys=False, timeout=10, banner_timeout=15, auth_timeout=20,
+        )
+    except BaseException:
+        client.close()
+        raise
+    transport = client.get_transport()
+    if transport is not None:
+        # setup-node.sh can be quiet for minutes (docker build); keepalives stop
+        # NAT boxes from dropping the session.
+        transport.set_keepalive(30)
+    return client
+
+
+def _report_wait(progress: Progress, name: str, reason: str, reported: str) -> str:
+    """Say why we are still waiting, once per distinct reason."""
+    if reason != reported:
+        progress.say(f"waiting for SSH on {name} ({reason})")
+    return reason
 
 
 def _sftp_exists(sftp: paramiko.SFTPClient, path: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,11 @@ class DropletBoot:
         self.sshd: Sshd | None = None
         self.cloud_config: dict[str, Any] | None = None
         self.host_key: Path | None = None
+        # Set image_key to boot with the image's own host key first, as an sshd that
+        # starts before cloud-init would, and switch to ours after image_seconds.
+        self.image_key: Path | None = None
+        self.image_seconds = 2.0
+        self.timers: list[threading.Timer] = []
 
     def __call__(self, droplet: dict[str, Any], body: dict[str, Any]) -> None:
         user_data = body["user_data"]
@@ -125,16 +131,32 @@ class DropletBoot:
         self.host_key = self.workdir / f"droplet-{droplet['id']}-host-key"
         self.host_key.write_text(self.cloud_config["ssh_keys"]["ed25519_private"])
         self.host_key.chmod(0o600)
+        if self.image_key is None:
+            self._serve(self.host_key)
+        else:
+            self._serve(self.image_key)
+            timer = threading.Timer(self.image_seconds, self._serve, (self.host_key,))
+            self.timers.append(timer)
+            timer.start()
+
+    def _serve(self, host_key: Path) -> None:
         if self.sshd is not None:
             self.sshd.stop()
-        self.sshd = self.servers.sshd(self.host_key, self.port)
+        self.sshd = self.servers.sshd(host_key, self.port)
+
+    def cancel(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+            timer.join(timeout=15)
 
 
 @pytest.fixture
-def droplet_boot(fake_do: FakeDigitalOcean, servers: Servers, tmp_path: Path) -> DropletBoot:
+def droplet_boot(fake_do: FakeDigitalOcean, servers: Servers,
+                 tmp_path: Path) -> Iterator[DropletBoot]:
     boot = DropletBoot(servers, tmp_path)
     fake_do.on_create = boot
-    return boot
+    yield boot
+    boot.cancel()  # before `servers` stops every sshd
 
 
 @pytest.fixture

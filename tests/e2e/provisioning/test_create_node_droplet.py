@@ -188,6 +188,19 @@ def test_changed_host_key_is_refused(run, fake_do: FakeDigitalOcean, droplet_boo
     assert marker.read_text() == "# left alone\n"  # nothing was uploaded
 
 
+def test_image_host_key_during_first_boot_is_waited_out(run, droplet_boot, droplet_args,
+                                                        tmp_path: Path):
+    # The new droplet's sshd first shows the image's key, then cloud-init installs ours:
+    # create-node.py keeps waiting (never connecting with the wrong key) and succeeds.
+    droplet_boot.image_key = tmp_path / "image-host-key"
+    keygen(droplet_boot.image_key, "image")
+    result = run(*droplet_args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    image = fingerprint(Path(f"{droplet_boot.image_key}.pub"))
+    assert f"host key {image} is not the pinned one yet" in result.stdout
+    assert "node| ==> [check]" in result.stdout
+
+
 def test_existing_droplet_without_local_pin_is_refused(run, fake_do: FakeDigitalOcean,
                                                        droplet_args):
     fake_do.add_droplet("lab", "127.0.0.1", tags=("workshop-appliance",))

@@ -1,0 +1,131 @@
+"""Argument validation and defaults of create-node.py (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provision.errors import ProvisionError
+from provision.options import (
+    DEFAULT_API_URL,
+    SshTarget,
+    parse_options,
+    parse_target,
+    setup_command,
+    token_from_env,
+)
+
+
+def parse(*argv: str, env: dict[str, str] | None = None, state: Path | None = None):
+    extra = ["--state-dir", str(state)] if state else ["--state-dir", "/nonexistent-state"]
+    return parse_options([*argv, *extra], env or {})
+
+
+def test_droplet_defaults():
+    opts = parse("--hostname", "Lab", "--domain", "example.org")
+    assert (opts.mode, opts.hostname, opts.fqdn, opts.name) == \
+        ("create", "lab", "lab.example.org", "lab")
+    assert opts.size == "s-4vcpu-8gb" and opts.image == "ubuntu-24-04-x64"
+    assert opts.remote_dir == "/opt/workshop" and opts.tls and opts.api_url == DEFAULT_API_URL
+
+
+def test_hostname_may_be_given_fully_qualified():
+    opts = parse("--hostname", "lab.example.org.", "--domain", "example.org")
+    assert (opts.hostname, opts.fqdn) == ("lab", "lab.example.org")
+    nested = parse("--hostname", "eu.lab", "--domain", "example.org")
+    assert (nested.hostname, nested.fqdn, nested.name) == ("eu.lab", "eu.lab.example.org",
+                                                          "eu.lab")
+
+
+def test_domain_precedence_flag_env_config(tmp_path: Path):
+    (tmp_path / "config.toml").write_text('domain = "from-config.org"\nsize = "large"\n')
+    env = {"DIGITALOCEAN_DOMAIN": "from-env.org"}
+    assert parse("--hostname", "a", "--domain", "flag.org", env=env, state=tmp_path).domain \
+        == "flag.org"
+    assert parse("--hostname", "a", env=env, state=tmp_path).domain == "from-env.org"
+    configured = parse("--hostname", "a", state=tmp_path)
+    assert configured.domain == "from-config.org" and configured.size == "s-8vcpu-16gb"
+
+
+def test_api_url_from_environment():
+    env = {"DIGITALOCEAN_API_URL": "https://127.0.0.1:8443/"}
+    assert parse("--hostname", "a", "--domain", "x.org", env=env).api_url == \
+        "https://127.0.0.1:8443"
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--hostname", "a"], "no domain"),
+    (["--domain", "x.org"], "--hostname"),
+    (["--hostname", "a_b", "--domain", "x.org"], "not a valid DNS name"),
+    (["--hostname", "x.org", "--domain", "x.org"], "the domain itself"),
+    (["--hostname", "a", "--domain", "localhost"], "not a valid DNS domain"),
+    (["--hostname", "a", "--domain", "x.org", "--size", "giant"], "unknown size"),
+    (["--hostname", "a", "--ssh", "root@h", "--destroy"], "--destroy"),
+    (["--hostname", "a", "--ssh", "root@h", "--size", "small"], "--size is for droplets"),
+    (["--hostname", "a", "--domain", "x.org", "--known-hosts", "k"], "--known-hosts is for"),
+    (["--hostname", "a", "--domain", "x.org", "--no-tls", "--staging"], "--no-tls"),
+    (["--hostname", "a", "--domain", "x.org", "--acme-server", "ftp://x"], "--acme-server"),
+    (["--hostname", "a", "--domain", "x.org", "--setup-only", "a b"], "--setup-only"),
+    (["--hostname", "a", "--domain", "x.org", "--remote-dir", "opt"], "--remote-dir"),
+    (["--hostname", "a", "--domain", "x.org", "--remote-dir", "/"], "--remote-dir"),
+    (["--hostname", "a", "--domain", "x.org", "--api-url", "http://x"], "https://"),
+    (["--hostname", "a", "--domain", "x.org", "--ssh-timeout", "0"], "--ssh-timeout"),
+    (["--hostname", "a", "--domain", "x.org", "--bogus"], "unrecognized arguments"),
+])
+def test_invalid_arguments_are_one_line_errors(argv: list[str], needle: str):
+    with pytest.raises(ProvisionError) as caught:
+        parse(*argv)
+    assert needle in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_config_file_errors(tmp_path: Path):
+    (tmp_path / "config.toml").write_text('domian = "x.org"\n')
+    with pytest.raises(ProvisionError, match="unknown setting 'domian'"):
+        parse("--hostname", "a", state=tmp_path)
+    (tmp_path / "config.toml").write_text("domain = [\n")
+    with pytest.raises(ProvisionError, match="cannot read"):
+        parse("--hostname", "a", state=tmp_path)
+
+
+@pytest.mark.parametrize(("value", "target"), [
+    ("root@203.0.113.5", SshTarget("root", "203.0.113.5", 22)),
+    ("root@lab.example.org:2222", SshTarget("root", "lab.example.org", 2222)),
+    ("root@[2001:db8::1]:22", SshTarget("root", "2001:db8::1", 22)),
+])
+def test_ssh_targets(value: str, target: SshTarget):
+    assert parse_target(value) == target
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("ubuntu@host", "as root"), ("host", "USER@HOST"), ("root@host:99999", "out of range"),
+    ("root@", "USER@HOST"), ("root@2001:db8::1", "USER@HOST"),
+])
+def test_bad_ssh_targets(value: str, needle: str):
+    with pytest.raises(ProvisionError, match=needle):
+        parse_target(value)
+
+
+def test_ssh_mode_takes_the_hostname_as_full_name():
+    opts = parse("--hostname", "lab.uni.example", "--ssh", "root@10.0.0.5",
+                 env={"DIGITALOCEAN_DOMAIN": "ignored.org"})
+    assert (opts.mode, opts.fqdn, opts.domain) == ("ssh", "lab.uni.example", None)
+
+
+def test_setup_command_passes_options_through():
+    opts = parse("--hostname", "lab", "--domain", "x.org", "--email", "t@x.org", "--staging",
+                 "--acme-server", "https://127.0.0.1:14000/dir", "--setup-only", "check,nginx",
+                 "--remote-dir", "/srv/w/")
+    assert setup_command(opts) == [
+        "bash", "/srv/w/setup-node.sh", "lab.x.org", "--email", "t@x.org", "--staging",
+        "--acme-server", "https://127.0.0.1:14000/dir", "--only", "check,nginx"]
+    plain = parse("--hostname", "lab", "--domain", "x.org", "--no-tls")
+    assert setup_command(plain) == ["bash", "/opt/workshop/setup-node.sh", "lab.x.org",
+                                    "--no-tls"]
+
+
+def test_token_comes_only_from_the_environment():
+    with pytest.raises(ProvisionError, match="DIGITALOCEAN_TOKEN is not set"):
+        token_from_env({"DIGITALOCEAN_TOKEN": "  "})
+    assert token_from_env({"DIGITALOCEAN_TOKEN": "dop_v1_abc\n"}) == "dop_v1_abc"
