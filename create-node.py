@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 # The helpers live next to this script; make that work from any directory.
@@ -22,10 +23,16 @@ try:
     import paramiko
 
     from provision.backoff import Backoff
-    from provision.digitalocean import TAG, DigitalOcean
+    from provision.digitalocean import TAG, DigitalOcean, Droplet
     from provision.errors import EXIT_FAILURE, REDACT, ProvisionError, report
     from provision.health import health_url, wait_healthy
-    from provision.hostkeys import HostKey, HostKeyStore, cloud_init_user_data, sha256_fingerprint
+    from provision.hostkeys import (
+        HostKey,
+        HostKeyStore,
+        cloud_init_user_data,
+        host_entry,
+        sha256_fingerprint,
+    )
     from provision.options import Options, parse_options, setup_command, token_from_env
     from provision.progress import Progress
     from provision.sizes import describe_size
@@ -47,15 +54,27 @@ except ImportError as exc:  # the one error that cannot use our own reporting
 FIRST_BOOT_GRACE = 90.0  # seconds
 
 
-def set_up_node(opts: Options, progress: Progress, host: str, port: int,
-                pinned: paramiko.HostKeys, policy: paramiko.MissingHostKeyPolicy | None,
-                files: list[UploadItem], ssh_wait: Backoff, mismatch_hint: str,
-                settle: float = 0.0) -> None:
+@dataclass(frozen=True)
+class Route:
+    """How to reach the node over SSH and which host key it must present."""
+
+    host: str
+    port: int
+    user: str
+    pinned: paramiko.HostKeys
+    policy: paramiko.MissingHostKeyPolicy | None  # None: only pinned keys are accepted
+    wait: Backoff
+    mismatch_hint: str
+    settle: float = 0.0
+
+
+def set_up_node(opts: Options, progress: Progress, route: Route,
+                files: list[UploadItem]) -> None:
     """SSH in (host key verified), upload, run setup-node.sh, check health."""
-    user = opts.target.user if opts.target else "root"
     pkey = load_private_key(read_user_key(opts.ssh_key))
-    client = connect(host, port, user, pkey, pinned, policy, ssh_wait, progress, mismatch_hint,
-                     settle)
+    client = connect(route.host, route.port, route.user, pkey, route.pinned, route.policy,
+                     route.wait, progress, route.mismatch_hint, route.settle)
+    host = route.host
     with client:
         count = sum(1 for item in files if not item.is_dir)
         progress.say(f"uploading {count} files to {opts.remote_dir} on {host}")
@@ -76,7 +95,7 @@ def set_up_node(opts: Options, progress: Progress, host: str, port: int,
     wait_healthy(opts.fqdn, host, opts.tls, opts.health_port, url_check, progress)
     scheme = "https" if opts.tls else "http"
     print(f"\nThe workshop node is ready: {scheme}://{opts.fqdn}/")
-    print(f"Add participants: ssh {user}@{opts.fqdn} and edit "
+    print(f"Add participants: ssh {route.user}@{opts.fqdn} and edit "
           f"{opts.remote_dir}/{USERS_REMOTE} (one username:password per line);\n"
           "changes apply within seconds, no restart. Or re-run this command with --users FILE.")
 
@@ -115,21 +134,65 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem]) -> int:
 
         policy = TrustOnFirstUse(pin)
     progress.say(f"setting up {opts.fqdn} on {target}")
-    wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
     if opts.known_hosts:
         hint = f"the key in {opts.known_hosts} is the one expected"
     else:
         hint = (f"if the server was really reinstalled, delete its line in "
                 f"{store.known_hosts_path} and check the new fingerprint on first use")
-    set_up_node(opts, progress, target.host, target.port, pinned, policy, files, wait, hint)
+    wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
+    route = Route(target.host, target.port, target.user, pinned, policy, wait, hint)
+    set_up_node(opts, progress, route, files)
     return 0
 
 
 def pinned_for(key: HostKey, host: str, port: int) -> paramiko.HostKeys:
     keys = paramiko.HostKeys()
-    entry = host if port == 22 else f"[{host}]:{port}"
-    keys.add(entry, key.pkey.get_name(), key.pkey)
+    keys.add(host_entry(host, port), key.pkey.get_name(), key.pkey)
     return keys
+
+
+def plan_create(opts: Options, do: DigitalOcean, existing: list[Droplet],
+                files: list[UploadItem], progress: Progress) -> None:
+    assert opts.domain is not None
+    if existing:
+        d = existing[0]
+        progress.say(f"would reuse droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP yet'})")
+        records = do.a_records(opts.domain, opts.fqdn)
+        now = ", ".join(r.data for r in records) or "no A record"
+        progress.say(f"would point {opts.fqdn} at {d.ipv4} (now: {now})")
+    else:
+        progress.say(f"would create droplet {opts.name}: {describe_size(opts.size)}, "
+                     f"{opts.image} in {opts.region}, tagged {TAG}")
+        progress.say(f"would create the A record {opts.fqdn} → the droplet's IPv4")
+    plan_setup(opts, f"root@{opts.fqdn}", files, progress)
+
+
+def obtain_droplet(opts: Options, do: DigitalOcean, existing: list[Droplet], key_id: int,
+                   progress: Progress) -> tuple[Droplet, HostKey, bool]:
+    """The droplet (reused or created exactly once), its pinned host key, and whether it
+    was created by this run."""
+    store = HostKeyStore(opts.state_dir)
+    poll = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=600.0)
+    if existing:
+        droplet, host_key = existing[0], store.droplet_key(opts.name)
+        if host_key is None:
+            raise ProvisionError(
+                f"droplet {opts.name} (id {droplet.id}) exists but its host key is not pinned "
+                f"in {opts.state_dir}: run from the machine that created it (or copy that "
+                f"state directory), or --destroy it and create it again")
+        progress.say(f"reusing droplet {droplet.name} (id {droplet.id})")
+        return do.wait_active(droplet.id, poll), host_key, False
+    host_key = store.new_droplet_key(opts.name)
+    droplet, action_id = do.create_droplet(opts.name, opts.region, opts.size, opts.image,
+                                           key_id, cloud_init_user_data(host_key))
+    progress.say(f"droplet {droplet.name} created (id {droplet.id}, "
+                 f"{describe_size(opts.size)}), waiting for it to boot")
+    removed = do.remove_duplicates(opts.name, keep=droplet.id)
+    if removed:
+        progress.say(f"removed duplicate droplets {removed} left by a retried create")
+    if action_id is not None:
+        do.wait_action(action_id, f"creating droplet {opts.name}", poll)
+    return do.wait_active(droplet.id, poll), host_key, True
 
 
 def run_create(opts: Options, do: DigitalOcean, progress: Progress,
@@ -140,53 +203,16 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
     do.check_domain(opts.domain)
     progress.say(f"token accepted, SSH key {user_key.md5_fingerprint} and domain "
                  f"{opts.domain} found on the account")
-    store = HostKeyStore(opts.state_dir)
     existing = do.find_droplets(opts.name)
     if len(existing) > 1:
         ids = ", ".join(str(d.id) for d in existing)
         raise ProvisionError(f"{len(existing)} droplets are named {opts.name} and tagged {TAG} "
                              f"(ids {ids}): destroy the extra ones, then re-run")
     if opts.dry_run:
-        if existing:
-            d = existing[0]
-            progress.say(f"would reuse droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP yet'})")
-            records = do.a_records(opts.domain, opts.fqdn)
-            now = ", ".join(r.data for r in records) or "no A record"
-            progress.say(f"would point {opts.fqdn} at {d.ipv4} (now: {now})")
-        else:
-            progress.say(f"would create droplet {opts.name}: {describe_size(opts.size)}, "
-                         f"{opts.image} in {opts.region}, tagged {TAG}")
-            progress.say(f"would create the A record {opts.fqdn} → the droplet's IPv4")
-        plan_setup(opts, f"root@{opts.fqdn}", files, progress)
+        plan_create(opts, do, existing, files, progress)
         return 0
 
-    created = False
-    if existing:
-        droplet = existing[0]
-        host_key = store.droplet_key(opts.name)
-        if host_key is None:
-            raise ProvisionError(
-                f"droplet {opts.name} (id {droplet.id}) exists but its host key is not pinned "
-                f"in {opts.state_dir}: run from the machine that created it (or copy that "
-                f"state directory), or --destroy it and create it again"
-            )
-        progress.say(f"reusing droplet {droplet.name} (id {droplet.id})")
-    else:
-        host_key = store.new_droplet_key(opts.name)
-        droplet, action_id = do.create_droplet(
-            opts.name, opts.region, opts.size, opts.image, key_id,
-            cloud_init_user_data(host_key))
-        created = True
-        progress.say(f"droplet {droplet.name} created (id {droplet.id}, "
-                     f"{describe_size(opts.size)}), waiting for it to boot")
-        removed = do.remove_duplicates(opts.name, keep=droplet.id)
-        if removed:
-            progress.say(f"removed duplicate droplets {removed} left by a retried create")
-        if action_id is not None:
-            do.wait_action(action_id, f"creating droplet {opts.name}",
-                           Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=600.0))
-    droplet = do.wait_active(droplet.id, Backoff(first=0.5, factor=1.5, maximum=10.0,
-                                                 timeout=600.0))
+    droplet, host_key, created = obtain_droplet(opts, do, existing, key_id, progress)
     assert droplet.ipv4 is not None
     progress.say(f"droplet {droplet.name} is active at {droplet.ipv4}")
     progress.say("DNS: " + do.ensure_a_record(opts.domain, opts.hostname, opts.fqdn,
@@ -194,15 +220,15 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
     progress.say(f"expecting host key {host_key.fingerprint} (pinned in {opts.state_dir})")
     # A new droplet takes a minute or two to boot; an existing one answers at once.
     timeout = opts.ssh_timeout if created else min(opts.ssh_timeout, 60.0)
-    wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=timeout)
-    pinned = pinned_for(host_key, droplet.ipv4, opts.ssh_port)
     hint = ("the droplet must present the key made for it; if it was rebuilt outside "
             "create-node.py, --destroy it and create it again")
-    # A droplet created by this run may show the image's host key for a moment
-    # before cloud-init installs ours: allow it a short grace (see ssh.connect).
-    settle = FIRST_BOOT_GRACE if created else 0.0
-    set_up_node(opts, progress, droplet.ipv4, opts.ssh_port, pinned, None, files, wait, hint,
-                settle)
+    route = Route(
+        droplet.ipv4, opts.ssh_port, "root", pinned_for(host_key, droplet.ipv4, opts.ssh_port),
+        None, Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=timeout), hint,
+        # A droplet created by this run may show the image's host key for a moment
+        # before cloud-init installs ours: allow it a short grace (see ssh.connect).
+        settle=FIRST_BOOT_GRACE if created else 0.0)
+    set_up_node(opts, progress, route, files)
     return 0
 
 

@@ -282,6 +282,9 @@ class DigitalOcean:
             droplet = self.get_droplet(droplet_id)
             if droplet.status == "active" and droplet.ipv4:
                 return droplet
+            if droplet.status in ("off", "archive"):
+                raise ProvisionError(f"droplet {droplet.name} (id {droplet.id}) is "
+                                     f"{droplet.status}: power it on in the control panel")
             delay = next(delays, None)
             if delay is None:
                 raise ProvisionError(f"droplet {droplet.name} is still {droplet.status} "

@@ -51,6 +51,28 @@ class UserKey:
         return self.public_line.split()[1]
 
 
+class _Encrypted(Exception):
+    pass
+
+
+def _load_key(path: Path, passphrase: str | None = None) -> paramiko.PKey:
+    """paramiko.PKey.from_path, with 'needs a passphrase' as one exception type.
+
+    Depending on the key format, an encrypted key without a passphrase raises
+    PasswordRequiredException or cryptography's TypeError.
+    """
+    try:
+        return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
+    except paramiko.PasswordRequiredException:
+        raise _Encrypted from None
+    except TypeError as exc:
+        if passphrase is None and "password" in str(exc).lower():
+            raise _Encrypted from None
+        raise ProvisionError(f"cannot read SSH key {path}: {one_line(str(exc))}") from None
+    except (ValueError, paramiko.SSHException, OSError) as exc:
+        raise ProvisionError(f"cannot read SSH key {path}: {one_line(str(exc))}") from None
+
+
 def read_user_key(path: Path) -> UserKey:
     """The instructor's public key, from PATH.pub or derived from PATH."""
     if not path.is_file():
@@ -63,25 +85,21 @@ def read_user_key(path: Path) -> UserKey:
         public_key_from_line(line)  # fails clearly on a broken file
         return UserKey(path, line)
     try:
-        key = paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
+        key = _load_key(path)
+    except _Encrypted:
         raise ProvisionError(
             f"SSH key {path} is passphrase-protected and {pub} is missing: put the public "
             "key next to it (ssh-keygen -y -f KEY > KEY.pub)"
         ) from None
-    except (ValueError, paramiko.SSHException, OSError) as exc:
-        raise ProvisionError(f"cannot read SSH key {path}: {one_line(str(exc))}") from None
     return UserKey(path, f"{key.get_name()} {key.get_base64()}")
 
 
 def load_private_key(user_key: UserKey) -> paramiko.PKey | None:
     """The private key for authentication, or None to use a matching ssh-agent key."""
     try:
-        return paramiko.PKey.from_path(user_key.path)
-    except paramiko.PasswordRequiredException:
+        return _load_key(user_key.path)
+    except _Encrypted:
         pass
-    except (ValueError, paramiko.SSHException, OSError) as exc:
-        raise ProvisionError(f"cannot read SSH key {user_key.path}: {one_line(str(exc))}") from None
     agent_blobs = {k.get_base64() for k in paramiko.Agent().get_keys()}
     if user_key.blob in agent_blobs:
         return None
@@ -91,9 +109,9 @@ def load_private_key(user_key: UserKey) -> paramiko.PKey | None:
         )
     passphrase = getpass.getpass(f"Passphrase for {user_key.path}: ")
     try:
-        return paramiko.PKey.from_path(user_key.path, password=passphrase)
-    except (ValueError, paramiko.SSHException) as exc:
-        raise ProvisionError(f"cannot unlock SSH key {user_key.path}: {one_line(str(exc))}") \
+        return _load_key(user_key.path, passphrase)
+    except (_Encrypted, ProvisionError):
+        raise ProvisionError(f"cannot unlock SSH key {user_key.path}: wrong passphrase?") \
             from None
 
 

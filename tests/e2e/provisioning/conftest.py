@@ -58,7 +58,6 @@ def user_key(tmp_path_factory: pytest.TempPathFactory) -> UserKey:
 @pytest.fixture
 def fake_do(ca: TestCA, tmp_path: Path, user_key: UserKey) -> Iterator[FakeDigitalOcean]:
     fake = FakeDigitalOcean(ca=ca, workdir=tmp_path / "fake-do", token=TOKEN)
-    fake.workdir.mkdir()
     fake.add_ssh_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ4H0cQ0o1k2Jd5Cw5Yx2Qx1n8Xc3Vv3m2t"
                      "0q9Qx4Ydl someone-else", name="colleague")
     fake.add_ssh_key(user_key.public)

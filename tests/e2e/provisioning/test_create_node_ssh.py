@@ -4,6 +4,8 @@ pinned in the state directory, changed keys refused, upload and setup-node.sh ru
 from __future__ import annotations
 
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +156,37 @@ def test_dry_run_connects_nowhere(run, hub, remote_dir: Path, tmp_path: Path):
     assert f"would run: bash {remote_dir}/setup-node.sh {FQDN} --email t@example.org" in \
         result.stdout
     assert not remote_dir.exists() and not (tmp_path / "state").exists()
+
+
+def test_passphrase_protected_key_through_ssh_agent(run, servers, server_key: Path, hub,
+                                                    remote_dir: Path, tmp_path: Path):
+    key = tmp_path / "id_locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a long passphrase", "-f",
+                    str(key)], check=True)
+    servers.authorized_key = Path(f"{key}.pub").read_text().strip()
+    server = servers.sshd(server_key)
+    args = ssh_args(server, hub, remote_dir)
+
+    without_agent = run(*args, ssh_key=key)
+    assert_one_error_line(without_agent, "passphrase-protected", "ssh-agent")
+
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        askpass = tmp_path / "askpass"
+        askpass.write_text("#!/bin/sh\necho 'a long passphrase'\n")
+        askpass.chmod(0o700)
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        add_env = {"SSH_AUTH_SOCK": str(socket_path), "SSH_ASKPASS": str(askpass),
+                   "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0", "PATH": "/usr/bin:/bin"}
+        subprocess.run(["ssh-add", str(key)], check=True, capture_output=True,
+                       stdin=subprocess.DEVNULL, env=add_env)
+        with_agent = run(*args, ssh_key=key, env={"SSH_AUTH_SOCK": str(socket_path)})
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+    assert with_agent.returncode == 0, with_agent.stdout + with_agent.stderr
+    assert "node| ==> [check]" in with_agent.stdout

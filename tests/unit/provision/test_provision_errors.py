@@ -13,7 +13,7 @@ from provision.backoff import Backoff
 from provision.digitalocean import Droplet
 from provision.errors import REDACT, ProvisionError, Redactor, one_line, report
 from provision.progress import Progress
-from provision.ssh import UserKey, read_user_key, run_streaming
+from provision.ssh import UserKey, load_private_key, read_user_key, run_streaming
 
 
 def test_report_is_one_prefixed_line_with_details_after():
@@ -150,3 +150,21 @@ def test_run_streaming_last_line_without_newline():
     channel = FakeChannel([b"==> [check] ok\npartial"], status=0)
     result = run_streaming(FakeClient(channel), "x", Progress(io.StringIO()))  # type: ignore
     assert result.tail == ["==> [check] ok", "partial"] and result.failed_step is None
+
+
+@pytest.mark.parametrize("key_format", ["openssh-ed25519", "pem-rsa"])
+def test_passphrase_protected_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   key_format: str):
+    key = tmp_path / "id"
+    kind = ["-t", "ed25519"] if key_format == "openssh-ed25519" else \
+        ["-t", "rsa", "-b", "2048", "-m", "PEM"]
+    subprocess.run(["ssh-keygen", "-q", *kind, "-N", "a passphrase", "-f", str(key)],
+                   check=True)
+    user_key = read_user_key(key)  # the .pub file is enough to know the public key
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: cannot ask
+    with pytest.raises(ProvisionError, match="passphrase-protected: add it to ssh-agent"):
+        load_private_key(user_key)
+    Path(f"{key}.pub").unlink()
+    with pytest.raises(ProvisionError, match=r"passphrase-protected and .*\.pub is missing"):
+        read_user_key(key)
