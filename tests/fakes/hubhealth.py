@@ -25,6 +25,7 @@ class HubHealth:
     names: list[str]
     status: int = 200
     tls: bool = True  # False: plain http, as with setup-node.sh --no-tls
+    listen: str = "127.0.0.1"  # always a loopback address
     hosts_seen: list[str] = field(default_factory=list)
 
     def start(self) -> HubHealth:
@@ -44,7 +45,8 @@ class HubHealth:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        assert self.listen.startswith("127."), "tests listen on loopback only"
+        self._server = ThreadingHTTPServer((self.listen, 0), Handler)
         self._server.daemon_threads = True
         if self.tls:
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)

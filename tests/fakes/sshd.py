@@ -46,6 +46,7 @@ class Sshd:
     workdir: Path
     authorized_key: str
     port: int = field(default_factory=free_port)
+    listen: str = "127.0.0.1"  # always a loopback address
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +55,7 @@ class Sshd:
 
     def start(self, host_key: Path) -> Sshd:
         """Start serving with the private host key at host_key; waits until it answers."""
+        assert self.listen.startswith("127."), "tests listen on loopback only"
         # OpenSSH insists on its privilege separation directory.
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +63,7 @@ class Sshd:
         config = self.workdir / "sshd_config"
         config.write_text(
             f"Port {self.port}\n"
-            "ListenAddress 127.0.0.1\n"
+            f"ListenAddress {self.listen}\n"
             f"HostKey {host_key}\n"
             f"PidFile {self.workdir / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}\n"
@@ -85,7 +87,7 @@ class Sshd:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sshd exited: {self.log_path.read_text()[-2000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                with socket.create_connection((self.listen, self.port), timeout=1) as sock:
                     if sock.recv(64).startswith(b"SSH-2.0"):
                         return self
             except OSError:

@@ -34,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if here in Path(item.fspath).parents:
+        if here in item.path.parents:
             item.add_marker(pytest.mark.provisioning)
 
 
@@ -82,8 +82,9 @@ class Servers:
         self.authorized_key = authorized_key
         self.started: list[Sshd] = []
 
-    def sshd(self, host_key: Path, port: int | None = None) -> Sshd:
-        server = Sshd(self.workdir / f"sshd{len(self.started)}", self.authorized_key)
+    def sshd(self, host_key: Path, port: int | None = None, listen: str = "127.0.0.1") -> Sshd:
+        server = Sshd(self.workdir / f"sshd{len(self.started)}", self.authorized_key,
+                      listen=listen)
         if port is not None:
             server.port = port
         self.started.append(server)
@@ -110,8 +111,9 @@ class DropletBoot:
     each were at 127.0.0.1:port.
     """
 
-    def __init__(self, servers: Servers, workdir: Path) -> None:
+    def __init__(self, servers: Servers, workdir: Path, fake: FakeDigitalOcean) -> None:
         self.servers = servers
+        self.fake = fake
         self.workdir = workdir
         self.port = free_port()
         self.sshd: Sshd | None = None
@@ -141,7 +143,8 @@ class DropletBoot:
     def _serve(self, host_key: Path) -> None:
         if self.sshd is not None:
             self.sshd.stop()
-        self.sshd = self.servers.sshd(host_key, self.port)
+        # The droplet's address is whatever the fake hands out (a loopback address).
+        self.sshd = self.servers.sshd(host_key, self.port, listen=self.fake.droplet_ip)
 
     def cancel(self) -> None:
         for timer in self.timers:
@@ -152,7 +155,7 @@ class DropletBoot:
 @pytest.fixture
 def droplet_boot(fake_do: FakeDigitalOcean, servers: Servers,
                  tmp_path: Path) -> Iterator[DropletBoot]:
-    boot = DropletBoot(servers, tmp_path)
+    boot = DropletBoot(servers, tmp_path, fake_do)
     fake_do.on_create = boot
     yield boot
     boot.cancel()  # before `servers` stops every sshd

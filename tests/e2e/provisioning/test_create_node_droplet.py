@@ -69,6 +69,13 @@ def test_rerun_reuses_droplet_and_record(run, fake_do: FakeDigitalOcean, droplet
     assert len(fake_do.calls("POST", "/v2/droplets")) == 1
     assert len(fake_do.a_records(DOMAIN, "lab")) == 1
     assert not fake_do.calls("POST", r"/v2/domains/[^/]+/records")[1:]
+    fake_do.add_record(DOMAIN, "A", "lab", "203.0.113.9")  # someone added a second one
+    before = len(fake_do.log)
+    plan = run(*droplet_args, "--dry-run")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "would reuse droplet lab" in plan.stdout
+    assert "(now: 127.0.0.1, 203.0.113.9)" in plan.stdout
+    assert {c.method for c in fake_do.log[before:]} == {"GET"}
 
 
 def test_stale_a_record_is_updated_to_the_droplet_ip(run, fake_do: FakeDigitalOcean,
@@ -86,10 +93,37 @@ def test_stale_a_record_is_updated_to_the_droplet_ip(run, fake_do: FakeDigitalOc
     assert "updated lab.workshop.test: 203.0.113.7 → 127.0.0.1" in result.stdout
 
 
+def test_recreated_droplet_gets_the_record_moved_to_its_new_ip(
+        run, fake_do: FakeDigitalOcean, droplet_boot, droplet_args, hub, ca,
+        tmp_path: Path):
+    assert run(*droplet_args).returncode == 0
+    (first_id,) = fake_do.droplets
+    # Someone deleted the droplet in the control panel; the next one gets another address.
+    del fake_do.droplets[first_id]
+    fake_do.droplet_ip = "127.0.0.2"
+    moved = HubHealth(ca, tmp_path, [FQDN], listen="127.0.0.2").start()
+    try:
+        args = [a if a != str(hub.port) else str(moved.port) for a in droplet_args]
+        result = run(*args)
+    finally:
+        moved.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    (second_id,) = fake_do.droplets
+    assert second_id != first_id
+    assert f"droplet lab created (id {second_id}" in result.stdout
+    assert [r["data"] for r in fake_do.a_records(DOMAIN, "lab")] == ["127.0.0.2"]
+    assert "updated lab.workshop.test: 127.0.0.1 → 127.0.0.2" in result.stdout
+    assert moved.hosts_seen  # the health check went to the new address
+
+
 def test_destroy_removes_droplet_record_and_pin(run, fake_do: FakeDigitalOcean, droplet_args,
                                                 tmp_path: Path):
     assert run(*droplet_args).returncode == 0
     www = fake_do.add_record(DOMAIN, "A", "www", "127.0.0.1")  # same IP, other name
+
+    planned = run("--hostname", "lab", "--domain", DOMAIN, "--destroy", "--dry-run")
+    assert planned.returncode == 0 and "would delete droplet lab" in planned.stdout
+    assert len(fake_do.droplets) == 1 and len(fake_do.a_records(DOMAIN, "lab")) == 1
 
     refused = run("--hostname", "lab", "--domain", DOMAIN, "--destroy")
     assert_one_error_line(refused, "--yes")
