@@ -15,6 +15,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+# An instructor's laptop may have an older Python than the project targets: say so
+# plainly instead of failing on an import (tomllib is 3.11+).
+if sys.version_info < (3, 11):  # noqa: UP036
+    print("create-node: error: Python 3.11 or newer is needed (this is "
+          f"{sys.version.split()[0]})", file=sys.stderr)
+    sys.exit(2)
+
 # The helpers live next to this script; make that work from any directory.
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))

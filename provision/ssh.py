@@ -79,6 +79,9 @@ def read_user_key(path: Path) -> UserKey:
         raise ProvisionError(
             f"SSH key {path} not found: create one with ssh-keygen -t ed25519 or give --ssh-key"
         )
+    if path.suffix == ".pub":
+        raise ProvisionError(f"--ssh-key {path} is a public key: give the private key next to "
+                             f"it ({path.with_suffix('')})")
     pub = Path(str(path) + ".pub")
     if pub.is_file():
         line = pub.read_text(encoding="utf-8").strip()

@@ -94,6 +94,10 @@ def test_missing_or_broken_keys(tmp_path: Path):
     broken.write_text("not a key")
     with pytest.raises(ProvisionError, match="cannot read SSH key"):
         read_user_key(broken)
+    public = tmp_path / "id_ed25519.pub"
+    public.write_text("ssh-ed25519 AAAA x")
+    with pytest.raises(ProvisionError, match="is a public key"):
+        read_user_key(public)
     assert isinstance(UserKey(broken, "ssh-ed25519 AAAA x"), UserKey)
 
 
