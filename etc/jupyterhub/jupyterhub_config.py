@@ -106,6 +106,8 @@ c.JupyterHub.services = [
         "command": [sys.executable, "-m", "dashboard"],
         "cwd": SERVICES,
         "display": True,
+        # Our own service: no "authorize this application?" page at every login.
+        "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [INSTRUCTOR_SCOPE],
         "environment": service_env(
             DASHBOARD_STATE_DIR=str(STATE / "dashboard"),

@@ -2,31 +2,74 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import api
+from workshop.roster import RosterFile
+
+from . import api, pages, people
 from .auth import AuthGate, hub_gate, load_secret
 from .events import EventStore
+from .render import Renderer
 from .settings import Settings
+from .worker import FileSystemSource, RenderWorker
 
 
-def create_app(settings: Settings, gate: AuthGate | None = None) -> Flask:
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # an event is a few hundred bytes
+def create_app(settings: Settings, gate: AuthGate | None = None, *,
+               start_worker: bool = True) -> Flask:
     prefix = settings.prefix.rstrip("/")
+    app = Flask(__name__, static_url_path=f"{prefix}/static")
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # an event is a few hundred bytes
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if gate is None:
         secret = load_secret(settings.state_dir / "cookie_secret")
         gate = hub_gate(settings.prefix, settings.instructor_scope, secret)
     store = EventStore(settings.state_dir / "events.sqlite")
-    app.extensions["dashboard"] = {"settings": settings, "gate": gate, "store": store}
+    users = RosterFile(settings.users_file)
+    source = FileSystemSource(settings.home_root)
+    renderer = Renderer(settings.output_dir, max_cells=settings.summary_cells,
+                        max_lines=settings.summary_lines,
+                        view_link=lambda user, path: f"{prefix}/view/{user}/{path}")
+    # The summary follows a save at once unless more saves of that notebook are waiting;
+    # a rescan picks up notebooks changed without a save event (terminal, git).
+    worker = RenderWorker(renderer, source, summary_lag=0.25, rescan_interval=300)
+    if start_worker:
+        worker.start()  # catches up on whatever is missing or stale, off this thread
+    started = time.time()
 
-    app.register_blueprint(api.blueprint(store, gate), url_prefix=prefix)
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] == "save-notebook":
+            worker.enqueue(event["user"], event["path"])
+
+    def stats() -> dict[str, Any]:
+        numbers = worker.stats()
+        last = numbers.get("last_render")
+        return {
+            "status": "ok",
+            "events": store.count(),
+            "queue": numbers["queue"],
+            "renders": numbers["renders"],
+            "render_errors": numbers["errors"],
+            "last_render": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
+            "last_render_seconds": numbers["last_duration"],
+            "uptime_seconds": round(time.time() - started),
+        }
+
+    app.extensions["dashboard"] = {"settings": settings, "gate": gate, "store": store,
+                                   "renderer": renderer, "worker": worker}
+    app.register_blueprint(api.blueprint(store, gate, [on_event]), url_prefix=prefix)
+    app.register_blueprint(pages.blueprint(gate, renderer, source, users, stats),
+                           url_prefix=prefix)
+    app.register_blueprint(people.blueprint(gate, users), url_prefix=prefix)
 
     @app.get(f"{prefix}/health")
     def health():
-        return jsonify(status="ok", events=store.count())
+        return jsonify(stats())
 
     @app.get(f"{prefix}/oauth_callback")
     def oauth_callback():
@@ -35,8 +78,12 @@ def create_app(settings: Settings, gate: AuthGate | None = None) -> Flask:
         return gate.login.callback(gate)
 
     @app.errorhandler(HTTPException)
-    def as_json(e: HTTPException):
-        # Every error, including Flask's own 404/405/413, is a readable JSON message.
+    def readable(e: HTTPException):
+        # Every error, including Flask's own 404/405/413, is a readable message: a small
+        # page for a browser, JSON for everything else.
+        if request.accept_mimetypes.best == "text/html":
+            html = render_template("pages/error.html", error=e)
+            return pages.page_headers(Response(html, status=e.code, mimetype="text/html"))
         return jsonify(error=e.name, message=e.description, status=e.code), e.code
 
     return app

@@ -12,6 +12,8 @@ in jupyterhub_config.py; nothing here knows about users.txt.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -56,6 +58,7 @@ class AuthGate:
         self.cookie_name = cookie_name
         self.cookie_path = cookie_path
         self.serializer = URLSafeSerializer(secret, salt="dashboard-token")
+        self.secret = secret
         self.login = login
 
     # -- identity ---------------------------------------------------------------------
@@ -107,6 +110,25 @@ class AuthGate:
         if not self.is_instructor(user):
             abort(403, f"{user['name']} is not an instructor: this page is for instructors")
         return user
+
+    # -- forms ------------------------------------------------------------------------------
+    def csrf_token(self) -> str:
+        """A form token bound to this browser's session cookie (empty without one)."""
+        session = request.cookies.get(self.cookie_name, "")
+        return hmac.new(self.secret, f"csrf:{session}".encode(), hashlib.sha256).hexdigest()
+
+    def check_csrf(self) -> None:
+        """Refuse a cookie-authenticated form post that did not come from our own page.
+
+        A token in the Authorization header cannot be sent by another site, so API calls
+        with one need no form token.
+        """
+        if TOKEN_HEADER.match(request.headers.get("Authorization", "")):
+            return
+        given = request.form.get("_csrf", "")
+        if not request.cookies.get(self.cookie_name) or not hmac.compare_digest(
+                given, self.csrf_token()):
+            abort(403, "the form expired or came from another site: reload the page")
 
     def remember(self, response: Response, token: str) -> None:
         response.set_cookie(self.cookie_name, self.serializer.dumps(token),

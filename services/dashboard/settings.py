@@ -21,6 +21,8 @@ class Settings:
     home_root: Path = Path("/home")
     users_file: Path = Path("/srv/hub/etc/jupyterhub/users.txt")
     instructor_scope: str = INSTRUCTOR_SCOPE
+    summary_cells: int = 10  # last cells of each participant in a summary
+    summary_lines: int = 25  # each output trimmed to this many lines (head ... tail)
     host: str = "127.0.0.1"
     port: int = 10101
 
@@ -36,6 +38,8 @@ class Settings:
             output_dir=Path(env.get("DASHBOARD_OUTPUT_DIR", default.output_dir)),
             home_root=Path(env.get("WORKSHOP_HOME_ROOT", default.home_root)),
             users_file=Path(env.get("WORKSHOP_USERS_FILE", default.users_file)),
+            summary_cells=int(env.get("DASHBOARD_SUMMARY_CELLS", default.summary_cells)),
+            summary_lines=int(env.get("DASHBOARD_SUMMARY_LINES", default.summary_lines)),
             host=host or default.host,
             port=int(port or default.port),
         )

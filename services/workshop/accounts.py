@@ -8,11 +8,14 @@ participant ever wrote owned by them, across `docker compose up --build`.
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import logging
 import os
 import pwd
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from .roster import check_username
 
 log = logging.getLogger(__name__)
 
+LOCK_FILE = "/run/workshop-accounts.lock"
 FIRST_UID = 2000
 LAST_UID = 59999
 
@@ -59,38 +63,45 @@ def _run(*cmd: str) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr.strip()}")
 
 
-def _create_account(name: str, home: Path, home_root: Path) -> None:
-    uid = _uid_for(name, home, home_root)
+@contextmanager
+def _accounts_lock() -> Iterator[None]:
+    """One account change at a time, across the hub's threads and the users-sync process.
+
+    useradd locks /etc/passwd itself, but choosing a free uid and creating group and user
+    must happen as one step, or two creators pick the same uid.
+    """
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        grp.getgrgid(uid)
-    except KeyError:
-        _run("groupadd", "--gid", str(uid), name)
-    # No password: participants only ever reach their account through JupyterHub. bash is
-    # the shell JupyterLab's terminal starts.
-    _run("useradd", "--uid", str(uid), "--gid", str(uid), "--no-create-home",
-         "--home-dir", str(home), "--shell", "/bin/bash", name)
-    log.info("created system user %s (uid %d)", name, uid)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _ensure_account(name: str, home: Path, home_root: Path) -> tuple[pwd.struct_passwd, bool]:
-    """The passwd entry of `name`, created when missing.
-
-    The hub (at spawn) and the users-sync service may both create the same or another
-    new account at the same moment; useradd serialises them, and a lost race is retried
-    against the new state instead of failing.
-    """
-    for attempt in range(3):
-        try:
+    """The passwd entry of `name`, created (with its own group) when missing."""
+    try:
+        return pwd.getpwnam(name), False
+    except KeyError:
+        pass
+    with _accounts_lock():
+        try:  # made by someone else while we waited for the lock
             return pwd.getpwnam(name), False
         except KeyError:
             pass
-        try:
-            _create_account(name, home, home_root)
-            return pwd.getpwnam(name), True
-        except (RuntimeError, KeyError):
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+        try:  # a group left behind by an interrupted creation is reused
+            gid = grp.getgrnam(name).gr_gid
+            uid = gid if gid not in {p.pw_uid for p in pwd.getpwall()} else _uid_for(
+                name, home, home_root)
+        except KeyError:
+            uid = gid = _uid_for(name, home, home_root)
+            _run("groupadd", "--gid", str(gid), name)
+        # No password: participants only ever reach their account through JupyterHub. bash
+        # is the shell JupyterLab's terminal starts.
+        _run("useradd", "--uid", str(uid), "--gid", str(gid), "--no-create-home",
+             "--home-dir", str(home), "--shell", "/bin/bash", name)
+        log.info("created system user %s (uid %d)", name, uid)
+        return pwd.getpwnam(name), True
 
 
 def ensure_system_user(name: str, home_root: str | os.PathLike[str] = "/home") -> SystemUser:

@@ -32,9 +32,8 @@ def port_holder(port: int) -> str | None:
 
 
 class Stack:
-    project = "workshop-e2e"
-
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, project: str = "workshop-e2e") -> None:
+        self.project = project
         self.workdir = workdir
         self.home = workdir / "home"
         self.users_file = workdir / "users" / "users.txt"

@@ -26,7 +26,7 @@ def client(tmp_path):
                         output_dir=tmp_path / "out")
     gate = AuthGate(USERS.get, access_scopes={ACCESS}, instructor_scope=INSTRUCTOR_SCOPE,
                     cookie_name="dash", cookie_path="/services/dashboard/", secret=b"s" * 32)
-    return create_app(settings, gate=gate).test_client()
+    return create_app(settings, gate=gate, start_worker=False).test_client()
 
 
 def auth(token: str) -> dict[str, str]:

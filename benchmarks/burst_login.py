@@ -1,0 +1,130 @@
+"""9:00, everybody logs in: N participants log in and start their servers at once.
+
+Each participant is a thread doing what a browser does, over real HTTP against the stack
+on 127.0.0.1:8000: the login form, the spawn, waiting for the server, then the first
+request to their own JupyterLab (through the OAuth redirects) answering. Reported: the
+time until every server answered, p50/p95 per participant, failures.
+
+    .venv/bin/python benchmarks/burst_login.py                 # N = 10, 30, 60
+    .venv/bin/python benchmarks/burst_login.py --sizes 3       # the smoke run the tests use
+
+It brings up its own stack (compose project `workshop-bench`, a throwaway users.txt under
+tmp/bench) and takes it down at the end; between sizes every server is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.compose_stack import ROOT, Stack
+from tests.e2e.hubclient import HubSession
+
+
+@dataclass
+class Burst:
+    n: int
+    total: float = 0.0
+    ready: list[float] = field(default_factory=list)  # per participant, seconds from go
+    failures: list[str] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        if not self.ready:
+            return float("nan")
+        ordered = sorted(self.ready)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    def row(self) -> str:
+        return (f"| {self.n:>3} | {self.total:7.1f} | {self.percentile(0.5):6.1f} | "
+                f"{self.percentile(0.95):6.1f} | {len(self.failures):>8} |")
+
+
+def participants(n: int, prefix: str = "bench") -> list[tuple[str, str]]:
+    return [(f"{prefix}{i:03d}", f"pw-{prefix}{i:03d}") for i in range(1, n + 1)]
+
+
+def burst(people: list[tuple[str, str]], base: str = "http://127.0.0.1:8000",
+          timeout: float = 300) -> Burst:
+    """Log everyone in and start their servers at the same moment; measure."""
+    result = Burst(len(people))
+    go = threading.Barrier(len(people) + 1)
+    lock = threading.Lock()
+
+    def one(name: str, password: str) -> None:
+        session = HubSession(name, base)
+        go.wait()
+        started = time.monotonic()
+        try:
+            session.login(password)
+            session.spawn(timeout=timeout)
+            r = session.open_lab()
+            assert r.status_code == 200 and "JupyterLab" in r.text
+            took = time.monotonic() - started
+            with lock:
+                result.ready.append(took)
+        except Exception as e:  # a failure is a result here, not a crash
+            with lock:
+                result.failures.append(f"{name}: {type(e).__name__}: {e}"[:300])
+
+    threads = [threading.Thread(target=one, args=p, daemon=True) for p in people]
+    for t in threads:
+        t.start()
+    go.wait()
+    started = time.monotonic()
+    for t in threads:
+        t.join(timeout + 120)
+    result.total = time.monotonic() - started
+    return result
+
+
+def stop_all(people: list[tuple[str, str]], base: str = "http://127.0.0.1:8000") -> None:
+    """Stop every server of `people` (each with their own session) and wait until gone."""
+    for name, password in people:
+        session = HubSession(name, base)
+        session.login(password)
+        session.hub_api("DELETE", f"/users/{name}/server")
+        deadline = time.monotonic() + 120
+        while session.user_model().get("servers") and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 60])
+    args = parser.parse_args()
+    people = participants(max(args.sizes))
+    stack = Stack(ROOT / "tmp" / "bench", project="workshop-bench")
+    stack.down()
+    stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {"welcome.md": "# hi\n"})
+    print(f"starting the stack with {len(people)} participants ...", flush=True)
+    print(f"stack healthy after {stack.up():.1f}s", flush=True)
+    results = []
+    try:
+        for n in args.sizes:
+            result = burst(people[:n])
+            results.append(result)
+            print(f"N={n}: all ready in {result.total:.1f}s, "
+                  f"{len(result.failures)} failures", flush=True)
+            for failure in result.failures[:5]:
+                print("   ", failure)
+            stop_all(people[:n])
+    finally:
+        (stack.workdir / "hub.log").write_text(stack.logs())
+        stack.down()
+    print(f"hub log: {stack.workdir / 'hub.log'}")
+    print("\n| N   | all ready s | p50 s | p95 s | failures |")
+    print("|-----|---------|--------|--------|----------|")
+    for r in results:
+        print(r.row())
+    print(f"\nreproduce: .venv/bin/python benchmarks/burst_login.py --sizes "
+          f"{' '.join(map(str, args.sizes))}")
+
+
+if __name__ == "__main__":
+    main()
