@@ -32,6 +32,10 @@ RUN python3 -m venv /opt/venv \
  && pip install --no-cache-dir --disable-pip-version-check \
       -r /opt/requirements/hub-requirements.txt \
       -r /opt/requirements/participant-requirements.txt \
+ # jsonschema imports rfc3987-syntax when present, which compiles a grammar on import:
+ # a second of CPU at every server start, half of it, for an "iri" format nobody checks.
+ # A whole class starting at once on two cores feels that (benchmarks/burst_login.py).
+ && pip uninstall -y -q rfc3987-syntax \
  # JupyterLab reads settings overrides only from its own settings dir: point that at
  # the bind-mounted etc/jupyter so instructors can change them without a rebuild.
  && mkdir -p /opt/venv/share/jupyter/lab/settings/overrides.d \

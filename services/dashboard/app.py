@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -9,10 +10,12 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from workshop.hubapi import HubAPI
 from workshop.roster import RosterFile
 
 from . import api, pages, people
 from .auth import AuthGate, hub_gate, load_secret
+from .capacity import RunningServers, host_memory
 from .events import EventStore
 from .render import Renderer
 from .settings import Settings
@@ -41,6 +44,8 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
     if start_worker:
         worker.start()  # catches up on whatever is missing or stale, off this thread
     started = time.time()
+    hub = HubAPI() if "JUPYTERHUB_API_TOKEN" in os.environ else None
+    servers = RunningServers(hub)
 
     def on_event(event: dict[str, Any]) -> None:
         if event["type"] == "save-notebook":
@@ -58,6 +63,8 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
             "last_render": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
             "last_render_seconds": numbers["last_duration"],
             "uptime_seconds": round(time.time() - started),
+            "host_memory": host_memory(),
+            "running_servers": servers.count(),
         }
 
     app.extensions["dashboard"] = {"settings": settings, "gate": gate, "store": store,

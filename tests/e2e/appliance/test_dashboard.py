@@ -169,3 +169,5 @@ def test_zip_of_everyones_notebook_and_health(teacher_token: str, alice_notebook
     health = requests.get(f"{DASHBOARD}/health", timeout=10).json()
     assert isinstance(health["queue"], int) and health["renders"] >= 1
     assert health["last_render"].endswith("+00:00")
+    assert 0 < health["host_memory"]["used_mb"] < health["host_memory"]["total_mb"]
+    assert health["running_servers"] >= 2  # alice and bob at least
