@@ -25,6 +25,8 @@ STATE = Path("/srv/hub/state")  # named volume: hub database and secrets
 USERS_FILE = os.environ.get("WORKSHOP_USERS_FILE", "/srv/hub/etc/jupyterhub/users.txt")
 BIND = os.environ.get("WORKSHOP_BIND", "127.0.0.1:8000")
 DASHBOARD_URL = "http://127.0.0.1:10101"
+MATERIALS = "/srv/hub/materials"  # handed out at spawn and from the dashboard
+LEDGER = str(STATE / "handouts")  # what each participant was given (one ledger for both)
 IDLE_TIMEOUT = int(os.environ.get("WORKSHOP_IDLE_TIMEOUT", 3 * 3600))
 
 
@@ -62,8 +64,8 @@ c.UsersFileAuthenticator.users_file = USERS_FILE
 c.JupyterHub.spawner_class = WorkshopSpawner
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
-c.WorkshopSpawner.materials_dir = "/srv/hub/materials"
-c.WorkshopSpawner.ledger_dir = str(STATE / "handouts")
+c.WorkshopSpawner.materials_dir = MATERIALS
+c.WorkshopSpawner.ledger_dir = LEDGER
 c.Spawner.environment = {
     # Where the save hook (etc/jupyter/jupyter_server_config.py) posts its events.
     "WORKSHOP_EVENTS_URL": f"{DASHBOARD_URL}/services/dashboard/events",
@@ -86,12 +88,16 @@ c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", DASHBOARD_ACCESS]},
     {"name": "server",
      "scopes": ["users:activity!user", "access:servers!server", DASHBOARD_ACCESS]},
+    # Instructors see the dashboard and may step into participants' servers (to help on
+    # the spot) and start/stop them; never into another instructor's.
     {"name": "instructor", "groups": ["instructors"],
-     "description": "Instructors: the dashboard",
-     "scopes": [INSTRUCTOR_SCOPE, DASHBOARD_ACCESS]},
+     "description": "Instructors: the dashboard, and participants' servers",
+     "scopes": [INSTRUCTOR_SCOPE, DASHBOARD_ACCESS, "access:servers!group=participants",
+                "admin:servers!group=participants"]},
+    # The dashboard lists who runs a server and restarts a stuck participant's server.
     {"name": "dashboard", "services": ["dashboard"],
-     "description": "Count running servers for the dashboard's health",
-     "scopes": ["list:users", "read:servers"]},
+     "description": "See running servers; start and stop participants' servers",
+     "scopes": ["list:users", "read:servers", "servers!group=participants"]},
     {"name": "users-sync", "services": ["users-sync"],
      "description": "Create, update and remove users and groups from users.txt",
      "scopes": ["admin:users", "admin:servers", "admin:groups", "groups", "list:users",
@@ -115,6 +121,8 @@ c.JupyterHub.services = [
         "environment": service_env(
             DASHBOARD_STATE_DIR=str(STATE / "dashboard"),
             DASHBOARD_OUTPUT_DIR="/srv/hub/tmp/dashboard",
+            WORKSHOP_MATERIALS_DIR=MATERIALS,
+            WORKSHOP_LEDGER_DIR=LEDGER,
         ),
     },
     {
