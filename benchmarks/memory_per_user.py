@@ -25,11 +25,15 @@ from benchmarks.burst_login import participants
 from tests.e2e.compose_stack import ROOT, Stack
 from tests.e2e.hubclient import HubSession
 
-# Runs inside the container (psutil is there): memory by owner and by role.
+# Runs inside the container (psutil is there). PSS needs /proc/<pid>/smaps, which even
+# root may not read for another uid without CAP_SYS_PTRACE (Docker drops it), so the
+# probe runs once as root and once as each participant, each seeing its own processes.
 PROBE = r"""
-import json, psutil
+import json, os, psutil
 rows = []
-for p in psutil.process_iter(["pid", "username", "cmdline", "memory_info"]):
+for p in psutil.process_iter(["pid", "username", "uids", "cmdline", "memory_info"]):
+    if p.info["uids"].real != os.getuid() or p.pid == os.getpid():
+        continue  # another user's, or this probe itself
     try:
         full = p.memory_full_info()
     except psutil.Error:
@@ -50,8 +54,12 @@ ROLES = {  # how the hub's own processes are recognised, in order
 MB = 1024 * 1024
 
 
-def measure(stack: Stack) -> list[dict]:
-    return json.loads(stack.exec("python3", "-c", PROBE).stdout)
+def measure(stack: Stack, users: list[str]) -> list[dict]:
+    rows = []
+    for user in ["root", *users]:
+        out = stack.compose("exec", "-T", "-u", user, "hub", "python3", "-c", PROBE).stdout
+        rows += json.loads(out)
+    return rows
 
 
 def summarize(rows: list[dict], users: list[str]) -> tuple[dict, dict]:
@@ -92,7 +100,8 @@ def main() -> None:
             assert kernel.execute("print(1 + 1)")["stdout"].strip() == "2"
             kernels.append(kernel)
         time.sleep(args.idle)
-        per_user, base = summarize(measure(stack), [n for n, _ in people])
+        names = [n for n, _ in people]
+        per_user, base = summarize(measure(stack, names), names)
     finally:
         for kernel in kernels:
             kernel.close()

@@ -64,8 +64,9 @@ c.UsersFileAuthenticator.users_file = USERS_FILE
 c.JupyterHub.spawner_class = WorkshopSpawner
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
-c.WorkshopSpawner.materials_dir = MATERIALS
-c.WorkshopSpawner.ledger_dir = LEDGER
+# WorkshopHomes: the preparation both spawners share (account, home, materials).
+c.WorkshopHomes.materials_dir = MATERIALS
+c.WorkshopHomes.ledger_dir = LEDGER
 c.Spawner.environment = {
     # Where the save hook (etc/jupyter/jupyter_server_config.py) posts its events.
     "WORKSHOP_EVENTS_URL": f"{DASHBOARD_URL}/services/dashboard/events",
@@ -73,6 +74,24 @@ c.Spawner.environment = {
 # A whole class logs in at once at 9:00: give slow starts room instead of failing them.
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 90
+# Participants' servers (and the kernels they start) run at a lower CPU priority than the
+# hub, the proxy and the dashboard, which everybody's requests go through: 60 servers
+# starting at once must not starve the hub's event loop (benchmarks/burst_login.py).
+c.Spawner.cmd = ["nice", "-n", "10", "jupyterhub-singleuser"]
+
+# -- per-participant containers (switch) -------------------------------------------------
+# WORKSHOP_SPAWNER=containers (docker-compose.containers.yml sets it, with the Docker
+# socket) starts each participant's server in a container of its own, with memory and CPU
+# limits (WORKSHOP_MEM_LIMIT, WORKSHOP_CPU_LIMIT); see services/workshop/containers.py.
+SPAWNER = os.environ.get("WORKSHOP_SPAWNER", "local")
+if SPAWNER == "containers":
+    from workshop.containers import WorkshopDockerSpawner, config_from_env
+
+    c.JupyterHub.spawner_class = WorkshopDockerSpawner
+    for _name, _value in config_from_env(os.environ).items():
+        setattr(c.WorkshopDockerSpawner, _name, _value)
+elif SPAWNER != "local":
+    raise ValueError(f"WORKSHOP_SPAWNER={SPAWNER!r}: use 'local' (default) or 'containers'")
 
 # -- groups and roles ---------------------------------------------------------------------
 # The users-sync service keeps group membership in step with users.txt.
@@ -97,7 +116,11 @@ c.JupyterHub.load_roles = [
     # The dashboard lists who runs a server and restarts a stuck participant's server.
     {"name": "dashboard", "services": ["dashboard"],
      "description": "See running servers; start and stop participants' servers",
-     "scopes": ["list:users", "read:servers", "servers!group=participants"]},
+     "scopes": ["list:users", "read:servers", "servers!group=participants",
+                # Read saved notebooks through participants' own servers when homes are not
+                # on its disk (DASHBOARD_SOURCE=contents): the participants group and nobody
+                # else (the spawners make participants' servers honour this group filter).
+                "access:servers!group=participants", "read:groups!group=participants"]},
     {"name": "users-sync", "services": ["users-sync"],
      "description": "Create, update and remove users and groups from users.txt",
      "scopes": ["admin:users", "admin:servers", "admin:groups", "groups", "list:users",
@@ -108,6 +131,14 @@ c.JupyterHub.load_roles = [
 ]
 
 # -- services -----------------------------------------------------------------------------
+# How the dashboard reads saved notebooks (services/dashboard/settings.py): from the homes
+# on disk, or through participants' servers (DASHBOARD_SOURCE=contents|files|auto), and
+# where it looks for homes (DASHBOARD_HOME_ROOT: the e2e tests hide them this way).
+DASHBOARD_SOURCE_ENV = {"DASHBOARD_PROXY_URL": f"http://{BIND}"}
+if "DASHBOARD_SOURCE" in os.environ:
+    DASHBOARD_SOURCE_ENV["DASHBOARD_SOURCE"] = os.environ["DASHBOARD_SOURCE"]
+if "DASHBOARD_HOME_ROOT" in os.environ:
+    DASHBOARD_SOURCE_ENV["WORKSHOP_HOME_ROOT"] = os.environ["DASHBOARD_HOME_ROOT"]
 c.JupyterHub.services = [
     {
         "name": "dashboard",
@@ -123,6 +154,7 @@ c.JupyterHub.services = [
             DASHBOARD_OUTPUT_DIR="/srv/hub/tmp/dashboard",
             WORKSHOP_MATERIALS_DIR=MATERIALS,
             WORKSHOP_LEDGER_DIR=LEDGER,
+            **DASHBOARD_SOURCE_ENV,
         ),
     },
     {

@@ -11,15 +11,19 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from workshop.hubapi import HubAPI
+from workshop.materials import Ledger
 from workshop.roster import RosterFile
 
-from . import api, pages, people
+from . import actions, api, pages, people
+from .actionlog import ActionLog
 from .auth import AuthGate, hub_gate, load_secret
-from .capacity import RunningServers, host_memory
+from .capacity import host_memory
+from .contents_source import choose_source
 from .events import EventStore
 from .render import Renderer
+from .servers import Servers
 from .settings import Settings
-from .worker import FileSystemSource, RenderWorker
+from .worker import RenderWorker
 
 
 def create_app(settings: Settings, gate: AuthGate | None = None, *,
@@ -34,7 +38,7 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
         gate = hub_gate(settings.prefix, settings.instructor_scope, secret)
     store = EventStore(settings.state_dir / "events.sqlite")
     users = RosterFile(settings.users_file)
-    source = FileSystemSource(settings.home_root)
+    source = choose_source(settings)  # homes on disk, or participants' servers
     renderer = Renderer(settings.output_dir, max_cells=settings.summary_cells,
                         max_lines=settings.summary_lines,
                         view_link=lambda user, path: f"{prefix}/view/{user}/{path}")
@@ -44,8 +48,8 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
     if start_worker:
         worker.start()  # catches up on whatever is missing or stale, off this thread
     started = time.time()
-    hub = HubAPI() if "JUPYTERHUB_API_TOKEN" in os.environ else None
-    servers = RunningServers(hub)
+    servers = Servers(HubAPI() if "JUPYTERHUB_API_TOKEN" in os.environ else None)
+    actions_log = ActionLog(settings.state_dir / "actions.sqlite")
 
     def on_event(event: dict[str, Any]) -> None:
         if event["type"] == "save-notebook":
@@ -70,8 +74,11 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
     app.extensions["dashboard"] = {"settings": settings, "gate": gate, "store": store,
                                    "renderer": renderer, "worker": worker}
     app.register_blueprint(api.blueprint(store, gate, [on_event]), url_prefix=prefix)
-    app.register_blueprint(pages.blueprint(gate, renderer, source, users, stats),
-                           url_prefix=prefix)
+    app.register_blueprint(pages.blueprint(gate, renderer, source, users, stats, servers,
+                                           actions_log), url_prefix=prefix)
+    app.register_blueprint(actions.blueprint(
+        gate, servers, actions_log, users, materials=settings.materials_dir,
+        ledger=Ledger(settings.ledger_dir), home_root=settings.home_root), url_prefix=prefix)
     app.register_blueprint(people.blueprint(gate, users), url_prefix=prefix)
 
     @app.get(f"{prefix}/health")

@@ -125,7 +125,7 @@ class AuthGate:
         """
         if TOKEN_HEADER.match(request.headers.get("Authorization", "")):
             return
-        given = request.form.get("_csrf", "")
+        given = request.headers.get("X-CSRF-Token") or request.form.get("_csrf", "")
         if not request.cookies.get(self.cookie_name) or not hmac.compare_digest(
                 given, self.csrf_token()):
             abort(403, "the form expired or came from another site: reload the page")

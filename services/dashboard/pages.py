@@ -30,9 +30,11 @@ from flask import (
 
 from workshop.roster import RosterFile, RosterUnavailable
 
+from .actionlog import ActionLog
 from .auth import AuthGate
 from .render import Renderer, lab_css, safe_path, safe_user
 from .sanitize import INLINE_PAGE_CSP, SERVE_HEADERS
+from .servers import Servers
 from .worker import FileSystemSource, SourceError
 
 
@@ -67,8 +69,23 @@ def summary_update(renderer: Renderer, path: str, since: int) -> dict[str, Any]:
 
 
 def blueprint(gate: AuthGate, renderer: Renderer, source: FileSystemSource,
-              users: RosterFile, stats: Callable[[], dict[str, Any]]) -> Blueprint:
+              users: RosterFile, stats: Callable[[], dict[str, Any]], servers: Servers,
+              actions: ActionLog) -> Blueprint:
     bp = Blueprint("pages", __name__)
+
+    def board() -> dict[str, Any]:
+        """Everything the index shows; `version` changes whenever any of it does."""
+        data = renderer.index()
+        states = servers.states()
+        recent = actions.recent(15)
+        data["participants"] = participants(users, renderer)
+        data["servers"] = states  # None: the hub could not be asked
+        data["actions"] = recent
+        data["now"] = datetime.now(UTC).isoformat()
+        data["version"] = "{}-{}-{}".format(
+            data["version"], recent[0]["id"] if recent else 0,
+            hash(tuple(sorted((states or {}).items()))) & 0xFFFFFF)
+        return data
 
     def instructor_only(view: Callable[..., Any]) -> Callable[..., Any]:
         """Anonymous: off to the hub's login. Not an instructor: 403. Checked first."""
@@ -88,8 +105,7 @@ def blueprint(gate: AuthGate, renderer: Renderer, source: FileSystemSource,
     @bp.get("/")
     @instructor_only
     def index():
-        return page("pages/index.html", index=renderer.index(),
-                    participants=participants(users, renderer), stats=stats())
+        return page("pages/index.html", board=board(), stats=stats(), csrf=gate.csrf_token())
 
     @bp.get("/summary/<path:path>")
     @instructor_only
@@ -149,10 +165,7 @@ def blueprint(gate: AuthGate, renderer: Renderer, source: FileSystemSource,
     @bp.get("/api/index")
     def api_index():
         gate.api_instructor()
-        data = renderer.index()
-        data["participants"] = participants(users, renderer)
-        data["now"] = datetime.now(UTC).isoformat()
-        return jsonify(data)
+        return jsonify(board())
 
     @bp.get("/api/summary/<path:path>")
     def api_summary(path: str):

@@ -19,7 +19,14 @@ class Settings:
     state_dir: Path = Path("/srv/hub/state/dashboard")  # events, cookie secret: keep
     output_dir: Path = Path("/srv/hub/tmp/dashboard")  # rendered views: can be rebuilt
     home_root: Path = Path("/home")
+    # How saved notebooks are read (contents_source.choose_source): "files" under
+    # home_root, "contents" through participants' servers behind the proxy at proxy_url,
+    # or "auto": files when home_root exists.
+    source: str = "auto"
+    proxy_url: str = "http://127.0.0.1:8000"
     users_file: Path = Path("/srv/hub/etc/jupyterhub/users.txt")
+    materials_dir: Path = Path("/srv/hub/materials")  # what a hand-out delivers
+    ledger_dir: Path = Path("/srv/hub/state/handouts")  # what each participant was given
     instructor_scope: str = INSTRUCTOR_SCOPE
     summary_cells: int = 10  # last cells of each participant in a summary
     summary_lines: int = 25  # each output trimmed to this many lines (head ... tail)
@@ -37,7 +44,11 @@ class Settings:
             state_dir=Path(env.get("DASHBOARD_STATE_DIR", default.state_dir)),
             output_dir=Path(env.get("DASHBOARD_OUTPUT_DIR", default.output_dir)),
             home_root=Path(env.get("WORKSHOP_HOME_ROOT", default.home_root)),
+            source=env.get("DASHBOARD_SOURCE", default.source),
+            proxy_url=env.get("DASHBOARD_PROXY_URL", default.proxy_url),
             users_file=Path(env.get("WORKSHOP_USERS_FILE", default.users_file)),
+            materials_dir=Path(env.get("WORKSHOP_MATERIALS_DIR", default.materials_dir)),
+            ledger_dir=Path(env.get("WORKSHOP_LEDGER_DIR", default.ledger_dir)),
             summary_cells=int(env.get("DASHBOARD_SUMMARY_CELLS", default.summary_cells)),
             summary_lines=int(env.get("DASHBOARD_SUMMARY_LINES", default.summary_lines)),
             host=host or default.host,

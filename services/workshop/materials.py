@@ -17,6 +17,7 @@ write themselves.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -24,6 +25,8 @@ import os
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -84,6 +87,17 @@ class Ledger:
 
     def _path(self, user: str) -> Path:
         return self.directory / f"{user}.json"
+
+    @contextmanager
+    def locked(self, user: str) -> Iterator[None]:
+        """One hand-out per participant at a time (a spawn and the dashboard may race)."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.directory / f".{user}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def load(self, user: str) -> dict[str, str]:
         try:
@@ -147,9 +161,10 @@ def hand_out(user: SystemUser, materials: str | os.PathLike[str],
     files = material_files(Path(materials))
     if not files:
         return report
-    given = ledger.load(user.name)
-    writes = _plan(files, user.home, given, report)
-    if writes:
-        _write_as_user(user, writes)
-    ledger.save(user.name, given)
+    with ledger.locked(user.name):
+        given = ledger.load(user.name)
+        writes = _plan(files, user.home, given, report)
+        if writes:
+            _write_as_user(user, writes)
+        ledger.save(user.name, given)
     return report

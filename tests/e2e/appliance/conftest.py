@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import bcrypt
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.compose_stack import ROOT, Stack
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import BASE, HubSession
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "erin": "erin-pw", "teacher": "teacher-pw"}
 # bob's password is a bcrypt hash; line 5 is deliberately broken and must be skipped.
@@ -22,6 +23,10 @@ this line is broken
 [instructors]
 teacher:{PASSWORDS["teacher"]}
 """
+DASHBOARD = f"{BASE}/services/dashboard"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
 MATERIALS = {"welcome.md": "# Welcome\n", "exercise.py": "print('hello')\n"}
 
 
@@ -67,3 +72,32 @@ def bob(stack: Stack) -> HubSession:
 @pytest.fixture(scope="package")
 def teacher_token(stack: Stack) -> str:
     return logged_in(stack, "teacher").new_token()
+
+
+@pytest.fixture(scope="package")
+def browser(stack: Stack) -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def browser_login(browser: Browser, name: str) -> Page:
+    page = browser.new_context().new_page()
+    page.goto(f"{DASHBOARD}/")
+    # Anonymous: sent to the hub's login page first.
+    expect(page.locator("#username_input")).to_be_visible()
+    page.fill("#username_input", name)
+    page.fill("#password_input", PASSWORDS[name])
+    page.click("#login_submit")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+@pytest.fixture(scope="package")
+def instructor(browser: Browser) -> Page:
+    page = browser_login(browser, "teacher")
+    expect(page.locator("h1")).to_have_text("Who is where")
+    return page

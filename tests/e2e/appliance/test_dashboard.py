@@ -6,21 +6,16 @@ import io
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.appliance.conftest import PASSWORDS
+from tests.e2e.appliance.conftest import DASHBOARD, PASSWORDS
 from tests.e2e.compose_stack import Stack
 from tests.e2e.hubclient import BASE, HubSession
 
-DASHBOARD = f"{BASE}/services/dashboard"
 NOTEBOOK = "day1/live.ipynb"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
 def code_cell(source: str, outputs: list[dict], count: int) -> dict:
@@ -35,35 +30,6 @@ def stream(text: str) -> dict:
 def error() -> dict:
     return {"output_type": "error", "ename": "ZeroDivisionError",
             "evalue": "division by zero", "traceback": ["ZeroDivisionError: division by zero"]}
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def browser_login(browser: Browser, name: str) -> Page:
-    page = browser.new_context().new_page()
-    page.goto(f"{DASHBOARD}/")
-    # Anonymous: sent to the hub's login page first.
-    expect(page.locator("#username_input")).to_be_visible()
-    page.fill("#username_input", name)
-    page.fill("#password_input", PASSWORDS[name])
-    page.click("#login_submit")
-    page.wait_for_load_state("networkidle")
-    return page
-
-
-@pytest.fixture(scope="module")
-def instructor(browser: Browser) -> Page:
-    page = browser_login(browser, "teacher")
-    expect(page.locator("h1")).to_have_text("Who is where")
-    return page
 
 
 @pytest.fixture(scope="module")

@@ -40,15 +40,62 @@
     return base + rest.split("/").map(encodeURIComponent).join("/");
   }
 
-  // -- index: participants x notebooks ------------------------------------------------
+  // -- index: participants x notebooks, their servers, and what instructors did -------
+  function act(box, button, action, user) {
+    var verb = action === "restart" ? "Restart" : "Start";
+    if (action === "restart" && !window.confirm(verb + " " + user + "'s server? Running kernels stop; files stay.")) return;
+    var result = button.parentNode.querySelector(".result");
+    button.disabled = true;
+    result.textContent = " " + verb.toLowerCase() + "ing…";
+    fetch(box.dataset.actions + action + "/" + encodeURIComponent(user), {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": box.dataset.csrf, Accept: "application/json" },
+    }).then(function (r) {
+      return r.json().then(function (entry) {
+        result.textContent = r.ok ? " ✓ " + action + "ed" + (entry.detail.seconds ? " in " + entry.detail.seconds + " s" : "")
+                                  : " ✗ " + (entry.detail && entry.detail.error || entry.message);
+        result.className = "result " + (r.ok ? "ok" : "failed");
+      });
+    }).catch(function (e) {
+      result.textContent = " ✗ " + e.message;
+    }).then(function () { button.disabled = false; });
+  }
+
+  function serverCell(box, user, state) {
+    var cell = el("th", { class: "person" }, [user, " "]);
+    if (state !== null) {
+      cell.appendChild(el("span", { class: "state " + (state || "stopped"), text: state || "stopped" }));
+      var action = state ? "restart" : "start";
+      var button = el("button", { type: "button", class: "act", "data-action": action, text: action });
+      button.addEventListener("click", function () { act(box, button, action, user); });
+      cell.appendChild(document.createTextNode(" "));
+      cell.appendChild(button);
+    }
+    cell.appendChild(el("span", { class: "result" }));
+    return cell;
+  }
+
+  function actions(list) {
+    var body = document.querySelector("#actions tbody");
+    if (!body) return;
+    body.textContent = "";
+    list.forEach(function (a) {
+      var detail = a.detail.error || (a.detail.seconds ? a.detail.seconds + " s" : "") ||
+        (a.detail.files_delivered !== undefined ? a.detail.files_delivered + " files to " + a.detail.participants + " people" : "");
+      body.appendChild(el("tr", { class: a.outcome }, [
+        el("td", {}, [el("time", { datetime: a.at, text: ago(a.at) })]),
+        el("td", { text: a.actor }), el("td", { text: a.action }), el("td", { text: a.target }),
+        el("td", { text: a.outcome }), el("td", { text: detail }),
+      ]));
+    });
+  }
+
   function board(data) {
     var box = document.getElementById("board");
     var notebooks = Object.keys(data.notebooks).sort();
+    var servers = data.servers;  // null: the hub could not be asked
     box.textContent = "";
-    if (!notebooks.length) {
-      box.appendChild(el("p", { class: "empty", text: "Nobody has saved a notebook yet." }));
-      return;
-    }
+    actions(data.actions || []);
     var head = el("tr", {}, [el("th", { text: "participant" })]);
     notebooks.forEach(function (nb) {
       head.appendChild(el("th", {}, [
@@ -57,12 +104,13 @@
       ]));
     });
     var rows = data.participants.map(function (user) {
-      var row = el("tr", { "data-user": user }, [el("th", { text: user })]);
+      var state = servers === null ? null : (servers[user] || "");
+      var row = el("tr", { "data-user": user }, [serverCell(box, user, state)]);
       notebooks.forEach(function (nb) {
         var facts = data.notebooks[nb].participants[user];
         var cell = el("td", { "data-path": nb });
         if (facts) {
-          cell.appendChild(el("a", { href: path(box.dataset.view, user + "/" + nb) }, [
+          cell.appendChild(el("a", { href: path(box.dataset.view, user + "/" + nb), class: "view" }, [
             el("time", { datetime: facts.saved, text: ago(facts.saved) }),
           ]));
           cell.appendChild(el("span", { class: "cells", text: " · " + facts.executed + " run" }));
@@ -71,6 +119,13 @@
             cell.appendChild(el("span", { class: "flag", text: " ⚠ error" }));
           }
           if (facts.problem) cell.appendChild(el("span", { class: "flag", text: " ⚠ " + facts.problem }));
+          if (state === "running") {
+            cell.appendChild(document.createTextNode(" · "));
+            cell.appendChild(el("a", {
+              href: path("/user/", user + "/lab/tree/" + nb), class: "open", target: "_blank",
+              title: "open " + user + "'s live JupyterLab on this notebook", text: "open",
+            }));
+          }
         } else {
           cell.className = "none";
           cell.textContent = "—";
@@ -79,6 +134,9 @@
       });
       return row;
     });
+    if (!notebooks.length) {
+      box.appendChild(el("p", { class: "empty", text: "Nobody has saved a notebook yet." }));
+    }
     box.appendChild(el("table", { class: "board" }, [el("thead", {}, [head]), el("tbody", {}, rows)]));
   }
 

@@ -1,0 +1,51 @@
+"""What instructors did, when, to whom: kept in SQLite next to the events, listed on the
+dashboard. Nothing an instructor does to a participant's server or home goes unrecorded."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class ActionLog:
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS actions (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    )
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(self.SCHEMA)
+
+    def record(self, actor: str, action: str, target: str, outcome: str,
+               detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        entry = {"at": datetime.now(UTC).isoformat(), "actor": actor, "action": action,
+                 "target": target, "outcome": outcome, "detail": detail or {}}
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO actions (at, actor, action, target, outcome, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (entry["at"], actor, action, target, outcome, json.dumps(entry["detail"])))
+        return {"id": cursor.lastrowid, **entry}
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, at, actor, action, target, outcome, detail FROM actions "
+                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{"id": i, "at": at, "actor": actor, "action": action, "target": target,
+                 "outcome": outcome, "detail": json.loads(detail)}
+                for i, at, actor, action, target, outcome, detail in rows]

@@ -1,0 +1,16 @@
+"""The instructors' action log."""
+
+from __future__ import annotations
+
+from dashboard.actionlog import ActionLog
+
+
+def test_records_newest_first_and_survives_reopen(tmp_path):
+    log = ActionLog(tmp_path / "actions.sqlite")
+    first = log.record("teacher", "restart", "bob", "ok", {"seconds": 3.2})
+    log.record("teacher", "handout", "all participants", "failed", {"failed": ["eve"]})
+    recent = ActionLog(tmp_path / "actions.sqlite").recent()
+    assert [a["action"] for a in recent] == ["handout", "restart"]
+    assert recent[1] == first and recent[1]["detail"] == {"seconds": 3.2}
+    assert recent[0]["at"].endswith("+00:00") and recent[0]["outcome"] == "failed"
+    assert len(log.recent(limit=1)) == 1
