@@ -59,6 +59,10 @@ USERS_DIR = "/srv/workshop/users"  # the users.txt Secret, mounted as a director
 USERS_FILE = f"{USERS_DIR}/users.txt"
 HUB_STATE = "/srv/jupyterhub"  # z2jh's hub volume (hub.db.type sqlite-pvc)
 HUB_API = "http://127.0.0.1:8081/hub/api"  # the hub, from a service in its own pod
+AUTHENTICATOR = "workshop.authenticator.UsersFileAuthenticator"
+# Where participants' images read these (ours: /etc/jupyter as on one machine, and the
+# image links JupyterLab's overrides.d/workshop.json to the settings file there).
+DEFAULT_SERVER_CONFIG_PATH = "/etc/jupyter/jupyter_server_config.py"
 DEFAULT_LAB_SETTINGS_PATH = "/etc/jupyter/labsettings/workshop.json"
 
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -118,6 +122,7 @@ class Options:
     memory_limit: str = "2G"
     cpu_guarantee: float = 0.1
     cpu_limit: float = 1.0
+    server_config_path: str = DEFAULT_SERVER_CONFIG_PATH
     lab_settings_path: str = DEFAULT_LAB_SETTINGS_PATH
     cull_timeout: int | None = None
     output: Path | None = None
@@ -146,10 +151,13 @@ def options(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--memory-limit", default=Options.memory_limit)
     p.add_argument("--cpu-guarantee", default=str(Options.cpu_guarantee))
     p.add_argument("--cpu-limit", default=str(Options.cpu_limit))
+    p.add_argument("--server-config-path", default=DEFAULT_SERVER_CONFIG_PATH,
+                   help="where the participants' image reads jupyter_server_config.py "
+                   "(%(default)s; docker-stacks: /opt/conda/etc/jupyter/...)")
     p.add_argument("--lab-settings-path", default=DEFAULT_LAB_SETTINGS_PATH,
                    help="where JupyterLab reads the workshop settings in the participants' "
-                   "image (docker-stacks images: /usr/local/share/jupyter/lab/settings/"
-                   "overrides.json)")
+                   "image (%(default)s; JupyterLab in /usr/local: /usr/local/share/jupyter/"
+                   "lab/settings/overrides.json)")
     p.add_argument("--cull-timeout", type=int, help="idle seconds before a server is "
                    "stopped (default: WORKSHOP_IDLE_TIMEOUT in docker-compose.yml)")
     p.add_argument("--output", type=Path, help="write the values here instead of stdout")
@@ -176,12 +184,17 @@ def options(argv: Sequence[str] | None = None) -> Options:
         raise UsageError("--cpu-guarantee is larger than --cpu-limit")
     if not a.lab_settings_path.startswith("/") or not a.lab_settings_path.endswith(".json"):
         raise UsageError("--lab-settings-path must be an absolute path to a .json file")
+    if not a.server_config_path.startswith("/") or not a.server_config_path.endswith(
+            "/jupyter_server_config.py"):
+        raise UsageError("--server-config-path must be an absolute path ending in "
+                         "/jupyter_server_config.py")
     if a.cull_timeout is not None and a.cull_timeout <= 0:
         raise UsageError("--cull-timeout must be a positive number of seconds")
     return Options(users=a.users, image=image, hub_image=hub_image, host=a.host, email=a.email,
                    users_secret=a.users_secret, namespace=a.namespace,
                    memory_guarantee=a.memory_guarantee, memory_limit=a.memory_limit,
                    cpu_guarantee=cpu_guarantee, cpu_limit=cpu_limit,
+                   server_config_path=a.server_config_path,
                    lab_settings_path=a.lab_settings_path, cull_timeout=a.cull_timeout,
                    output=a.output)
 
@@ -217,7 +230,10 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
         "hub": {
             "image": {"name": opts.hub_image.name, "tag": opts.hub_image.tag},
             "config": {
-                "JupyterHub": {"custom_scopes": appliance.custom_scopes},
+                # Never z2jh's default "dummy", even if the extra config did not run; the
+                # extra config puts in the subclass that also manages groups.
+                "JupyterHub": {"authenticator_class": AUTHENTICATOR,
+                               "custom_scopes": appliance.custom_scopes},
                 "Authenticator": {"manage_groups": True, "auth_refresh_age": 60,
                                   "refresh_pre_spawn": True},
                 "UsersFileAuthenticator": {"users_file": USERS_FILE},
@@ -248,7 +264,7 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
             "extraEnv": {"WORKSHOP_EVENTS_URL": f"http://hub:{port}{settings.prefix}events"},
             "extraFiles": {
                 "jupyter-server-config": {
-                    "mountPath": "/etc/jupyter/jupyter_server_config.py",
+                    "mountPath": opts.server_config_path,
                     "stringData": SERVER_CONFIG.read_text(encoding="utf-8")},
                 "lab-settings": {"mountPath": opts.lab_settings_path,
                                  "stringData": LAB_SETTINGS.read_text(encoding="utf-8")},

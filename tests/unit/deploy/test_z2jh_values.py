@@ -227,6 +227,8 @@ def test_instructors_role_and_groups_from_users_txt(rendered, users_txt, monkeyp
     assert roles["dashboard"]["services"] == ["dashboard"]
     assert "users-sync" not in roles and "idle-culler" not in roles  # appliance-only
     assert INSTRUCTOR_SCOPE in values["hub"]["config"]["JupyterHub"]["custom_scopes"]
+    assert values["hub"]["config"]["JupyterHub"]["authenticator_class"] == (
+        "workshop.authenticator.UsersFileAuthenticator")
     assert values["hub"]["config"]["Authenticator"]["manage_groups"] is True
 
     # The hub's extra config: users.txt decides each user's group, at login and refresh.
@@ -286,12 +288,15 @@ def test_save_hook_and_lab_settings_ship_as_files(rendered, users_txt, capsys):
     assert single["image"] == {"name": "ghcr.io/you/workshop", "tag": "2026-05"}
     assert values["hub"]["image"] == {"name": "ghcr.io/you/workshop-hub", "tag": "2026-05"}
 
-    stacks = "/usr/local/share/jupyter/lab/settings/overrides.json"
-    code, out, _ = generate(users_txt, capsys, "--lab-settings-path", stacks,
+    lab = "/usr/local/share/jupyter/lab/settings/overrides.json"
+    server = "/opt/conda/etc/jupyter/jupyter_server_config.py"
+    code, out, _ = generate(users_txt, capsys, "--lab-settings-path", lab,
+                            "--server-config-path", server,
                             "--hub-image", "registry.local:5000/hub:v1")
     assert code == 0
     values = yaml.safe_load(out)
-    assert values["singleuser"]["extraFiles"]["lab-settings"]["mountPath"] == stacks
+    assert values["singleuser"]["extraFiles"]["lab-settings"]["mountPath"] == lab
+    assert values["singleuser"]["extraFiles"]["jupyter-server-config"]["mountPath"] == server
     assert values["hub"]["image"] == {"name": "registry.local:5000/hub", "tag": "v1"}
 
 
@@ -331,6 +336,7 @@ def test_malformed_lines_reported_with_numbers_and_skipped(rendered):
     (["--image", "w:1", "--users-secret", "Bad_Name"], "--users-secret must be"),
     (["--image", "w:1", "--lab-settings-path", "settings.json"], "--lab-settings-path"),
     (["--image", "w:1", "--cull-timeout", "0"], "--cull-timeout"),
+    (["--image", "w:1", "--server-config-path", "/etc/jupyter/x.py"], "--server-config-path"),
     (["--image", "w:1", "--no-such-flag"], "unrecognized arguments"),
     ([], "required: --image"),
 ])
