@@ -1,4 +1,10 @@
-"""The spawner: each participant's JupyterLab runs in the container as their own uid."""
+"""The spawners' common part, and the default spawner (one process per participant).
+
+Both spawners (`WorkshopSpawner` here, `containers.WorkshopDockerSpawner` for one
+container per participant) prepare a participant the same way before their server starts:
+`WorkshopHomes` makes sure the account, the 0700 home and the materials are in place and
+says who may reach the server.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,21 @@ import asyncio
 
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Unicode
+from traitlets.config import LoggingConfigurable
 
-from .accounts import ensure_system_user
+from .accounts import SystemUser, ensure_system_user
 from .materials import Ledger, hand_out
 
+PARTICIPANTS = "participants"  # the group users-sync keeps in step with users.txt
 
-class WorkshopSpawner(LocalProcessSpawner):
-    """LocalProcessSpawner that first makes sure the participant's account, home and
-    materials are in place. The users-sync service usually did the account already; doing
-    it here too closes the gap between a users.txt edit and the next sync."""
+
+class WorkshopHomes(LoggingConfigurable):
+    """Mixin for a Spawner: account, home and materials before every start.
+
+    A Configurable of its own, so `c.WorkshopHomes.materials_dir = ...` configures both
+    spawners. The users-sync service usually made the account already; doing it here too
+    closes the gap between a users.txt edit and the next sync.
+    """
 
     home_root = Unicode("/home", help="Where participants' homes are.").tag(config=True)
     materials_dir = Unicode(
@@ -24,8 +36,9 @@ class WorkshopSpawner(LocalProcessSpawner):
         "/srv/hub/state/handouts", help="Private record of what each participant was given."
     ).tag(config=True)
 
-    async def start(self):  # type: ignore[override]
-        name = self.user.name
+    async def prepare_home(self) -> SystemUser:
+        """Account, home (0700) and materials of the spawner's user; the account."""
+        name = self.user.name  # type: ignore[attr-defined]  # provided by Spawner
         account = await asyncio.to_thread(ensure_system_user, name, self.home_root)
         report = await asyncio.to_thread(
             hand_out, account, self.materials_dir, Ledger(self.ledger_dir)
@@ -33,4 +46,28 @@ class WorkshopSpawner(LocalProcessSpawner):
         if report.copied or report.renamed:
             self.log.info("materials for %s: copied %s, renamed %s", name, report.copied,
                           report.renamed)
+        self.oauth_access_scopes = self.workshop_access_scopes()
+        return account
+
+    def workshop_access_scopes(self) -> list[str]:
+        """The scopes that open this server: JupyterHub's own, plus the participants group.
+
+        A server checks a request's token against these itself, without the hub's database,
+        so a group filter (`access:servers!group=participants`, held by the dashboard to
+        read saved notebooks) never matches a server's `!server=`/`!user=` scopes there.
+        Naming the group here lets exactly the holders of that group scope in, and only
+        while the participant is in the group: an instructor's server never lists it.
+        """
+        user, server = self.user.name, self.name  # type: ignore[attr-defined]
+        scopes = [f"access:servers!server={user}/{server}", f"access:servers!user={user}"]
+        if PARTICIPANTS in {g.name for g in self.user.groups}:  # type: ignore[attr-defined]
+            scopes.append(f"access:servers!group={PARTICIPANTS}")
+        return scopes
+
+
+class WorkshopSpawner(WorkshopHomes, LocalProcessSpawner):
+    """Each participant's JupyterLab runs in the hub's container as their own uid."""
+
+    async def start(self):  # type: ignore[override]
+        await self.prepare_home()
         return await super().start()
