@@ -59,6 +59,7 @@ USERS_DIR = "/srv/workshop/users"  # the users.txt Secret, mounted as a director
 USERS_FILE = f"{USERS_DIR}/users.txt"
 HUB_STATE = "/srv/jupyterhub"  # z2jh's hub volume (hub.db.type sqlite-pvc)
 HUB_API = "http://127.0.0.1:8081/hub/api"  # the hub, from a service in its own pod
+Z2JH_CHART = "4.4.0"  # the chart version these values were checked against (Readme.md)
 AUTHENTICATOR = "workshop.authenticator.UsersFileAuthenticator"
 # Where participants' images read these (ours: /etc/jupyter as on one machine, and the
 # image links JupyterLab's overrides.d/workshop.json to the settings file there).
@@ -95,7 +96,7 @@ class Image:
 def quantity(text: str, what: str) -> float:
     m = QUANTITY.match(text)
     if not m:
-        raise UsageError(f"{what} must be a number of bytes like 512M or 2G, got {text!r}")
+        raise UsageError(f"{what} must be a size like 512M, 2G or 2Gi, got {text!r}")
     return float(m.group(1)) * MULTIPLIER[m.group(3) or ""]
 
 
@@ -122,6 +123,7 @@ class Options:
     memory_limit: str = "2G"
     cpu_guarantee: float = 0.1
     cpu_limit: float = 1.0
+    home_size: str = "2Gi"
     server_config_path: str = DEFAULT_SERVER_CONFIG_PATH
     lab_settings_path: str = DEFAULT_LAB_SETTINGS_PATH
     cull_timeout: int | None = None
@@ -151,6 +153,8 @@ def options(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--memory-limit", default=Options.memory_limit)
     p.add_argument("--cpu-guarantee", default=str(Options.cpu_guarantee))
     p.add_argument("--cpu-limit", default=str(Options.cpu_limit))
+    p.add_argument("--home-size", default=Options.home_size,
+                   help="each participant's home volume (%(default)s; z2jh's default is 10Gi)")
     p.add_argument("--server-config-path", default=DEFAULT_SERVER_CONFIG_PATH,
                    help="where the participants' image reads jupyter_server_config.py "
                    "(%(default)s; docker-stacks: /opt/conda/etc/jupyter/...)")
@@ -178,6 +182,7 @@ def options(argv: Sequence[str] | None = None) -> Options:
     if quantity(a.memory_guarantee, "--memory-guarantee") > quantity(a.memory_limit,
                                                                      "--memory-limit"):
         raise UsageError("--memory-guarantee is larger than --memory-limit")
+    quantity(a.home_size, "--home-size")
     cpu_guarantee, cpu_limit = cpus(a.cpu_guarantee, "--cpu-guarantee"), cpus(a.cpu_limit,
                                                                            "--cpu-limit")
     if cpu_guarantee > cpu_limit:
@@ -193,7 +198,7 @@ def options(argv: Sequence[str] | None = None) -> Options:
     return Options(users=a.users, image=image, hub_image=hub_image, host=a.host, email=a.email,
                    users_secret=a.users_secret, namespace=a.namespace,
                    memory_guarantee=a.memory_guarantee, memory_limit=a.memory_limit,
-                   cpu_guarantee=cpu_guarantee, cpu_limit=cpu_limit,
+                   cpu_guarantee=cpu_guarantee, cpu_limit=cpu_limit, home_size=a.home_size,
                    server_config_path=a.server_config_path,
                    lab_settings_path=a.lab_settings_path, cull_timeout=a.cull_timeout,
                    output=a.output)
@@ -219,6 +224,11 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
             "DASHBOARD_OUTPUT_DIR": f"{dashboard_state}/output",
         },
     }
+    # Participants' servers (save events) and the proxy (browsers) may reach the dashboard
+    # in the hub pod: z2jh's "Hub-managed services" page asks for exactly these rules.
+    to_dashboard = {"to": [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/component": "hub", "app.kubernetes.io/name": "jupyterhub"}}}],
+        "ports": [{"port": port}]}
     flags = appliance.culler_flags
     cull: dict[str, Any] = {"enabled": True,
                             "timeout": opts.cull_timeout or idle_timeout()}
@@ -261,6 +271,7 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
             "defaultUrl": "/lab",
             "cpu": {"guarantee": opts.cpu_guarantee, "limit": opts.cpu_limit},
             "memory": {"guarantee": opts.memory_guarantee, "limit": opts.memory_limit},
+            "storage": {"capacity": opts.home_size},
             "extraEnv": {"WORKSHOP_EVENTS_URL": f"http://hub:{port}{settings.prefix}events"},
             "extraFiles": {
                 "jupyter-server-config": {
@@ -269,24 +280,23 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
                 "lab-settings": {"mountPath": opts.lab_settings_path,
                                  "stringData": LAB_SETTINGS.read_text(encoding="utf-8")},
             },
-            "networkPolicy": {"egress": [{
-                "to": [{"podSelector": {"matchLabels": {
-                    "app.kubernetes.io/component": "hub",
-                    "app.kubernetes.io/name": "jupyterhub"}}}],
-                "ports": [{"port": port}],
-            }]},
+            "networkPolicy": {"egress": [to_dashboard]},
         },
+        "proxy": {"chp": {"networkPolicy": {"egress": [to_dashboard]}}},
         "cull": cull,
     }
     if opts.host:
-        values["proxy"] = {"https": {"enabled": True, "type": "letsencrypt",
-                                     "hosts": [opts.host],
-                                     "letsencrypt": {"contactEmail": opts.email}}}
+        values["proxy"]["https"] = {"enabled": True, "type": "letsencrypt",
+                                    "hosts": [opts.host],
+                                    "letsencrypt": {"contactEmail": opts.email}}
     return values
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (files, code) as readable `|` blocks."""
+    """Multi-line strings (files, code) as readable `|` blocks; no &anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
@@ -346,7 +356,7 @@ def next_steps(opts: Options, roster: Roster) -> str:
         f"--from-file=users.txt={shlex.quote(str(opts.users))} --dry-run=client -o yaml"
         " | kubectl apply -f -",
         f"  helm upgrade --install workshop jupyterhub/jupyterhub --namespace {ns} "
-        f"--version <chart version> --values {shlex.quote(str(values))}",
+        f"--version {Z2JH_CHART} --values {shlex.quote(str(values))}",
     ]
     return "\n".join(lines)
 

@@ -82,6 +82,7 @@ Z2JH_KEYS: dict[str, str] = {
     "singleuser.cpu.limit": "singleuser.cpu.limit",
     "singleuser.memory.guarantee": "singleuser.memory.guarantee",
     "singleuser.memory.limit": "singleuser.memory.limit",
+    "singleuser.storage.capacity": "singleuser.storage.capacity",
     "singleuser.extraEnv.*": "singleuser.extraEnv",
     "singleuser.extraFiles.*.mountPath": "singleuser.extraFiles.patternProperties[.*].mountPath",
     "singleuser.extraFiles.*.stringData":
@@ -92,6 +93,8 @@ Z2JH_KEYS: dict[str, str] = {
     "cull.timeout": "cull.timeout",
     "cull.every": "cull.every",
     "cull.concurrency": "cull.concurrency",
+    "proxy.chp.networkPolicy.egress":
+        "proxy.chp.networkPolicy.egress (k8s NetworkPolicyEgressRule list)",
     "proxy.https.enabled": "proxy.https.enabled",
     "proxy.https.type": "proxy.https.type",
     "proxy.https.hosts": "proxy.https.hosts",
@@ -182,6 +185,7 @@ def test_types_z2jh_expects(rendered):
     assert isinstance(single["cpu"]["guarantee"], float)
     assert isinstance(single["cpu"]["limit"], float)
     assert single["memory"] == {"guarantee": "512M", "limit": "2G"}
+    assert single["storage"] == {"capacity": "2Gi"}
     assert all(isinstance(values["cull"][k], int) for k in ("timeout", "every", "concurrency"))
     assert values["cull"]["enabled"] is True
     for key in ("extraVolumes", "extraVolumeMounts"):
@@ -267,7 +271,11 @@ def test_dashboard_is_a_hub_service(rendered):
     assert values["hub"]["service"]["extraPorts"] == [
         {"name": "dashboard", "port": 10101, "targetPort": 10101}]
     assert values["hub"]["networkPolicy"]["ingress"][0]["ports"] == [{"port": 10101}]
-    assert values["singleuser"]["networkPolicy"]["egress"][0]["ports"] == [{"port": 10101}]
+    to_hub = {"to": [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/component": "hub", "app.kubernetes.io/name": "jupyterhub"}}}],
+        "ports": [{"port": 10101}]}
+    assert values["singleuser"]["networkPolicy"]["egress"] == [to_hub]
+    assert values["proxy"]["chp"]["networkPolicy"]["egress"] == [to_hub]
     assert values["hub"]["extraEnv"]["POD_IP"]["valueFrom"]["fieldRef"] == {
         "fieldPath": "status.podIP"}
 
@@ -313,7 +321,7 @@ def test_cull_timeout_is_the_appliance_default(rendered, users_txt, capsys):
 def test_without_host_no_https(users_txt, capsys):
     code = gv.main(["--users", str(users_txt), "--image", "ghcr.io/you/workshop:1"])
     out, _ = capsys.readouterr()
-    assert code == 0 and "proxy" not in yaml.safe_load(out)
+    assert code == 0 and "https" not in yaml.safe_load(out)["proxy"]
 
 
 # -- users.txt problems and errors --------------------------------------------------------------
@@ -333,6 +341,8 @@ def test_malformed_lines_reported_with_numbers_and_skipped(rendered):
     (["--image", "w:1", "--memory-limit", "lots"], "--memory-limit must be"),
     (["--image", "w:1", "--memory-guarantee", "4G"], "larger than --memory-limit"),
     (["--image", "w:1", "--cpu-limit", "-1"], "--cpu-limit must be"),
+    (["--image", "w:1", "--cpu-guarantee", "2"], "larger than --cpu-limit"),
+    (["--image", "w:1", "--home-size", "big"], "--home-size must be"),
     (["--image", "w:1", "--users-secret", "Bad_Name"], "--users-secret must be"),
     (["--image", "w:1", "--lab-settings-path", "settings.json"], "--lab-settings-path"),
     (["--image", "w:1", "--cull-timeout", "0"], "--cull-timeout"),
