@@ -69,9 +69,10 @@ DEFAULT_LAB_SETTINGS_PATH = "/etc/jupyter/labsettings/workshop.json"
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-QUANTITY = re.compile(r"^(\d+(\.\d+)?)([KMGT]i?)?$")
-MULTIPLIER = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-              "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+# Memory as JupyterHub's ByteSpecification takes it (K/M/G/T, powers of 1024); volume
+# sizes as Kubernetes quantities (2Gi, 500M, ...).
+MEMORY = re.compile(r"^(\d+(\.\d+)?)([KMGT]?)$")
+STORAGE = re.compile(r"^\d+(\.\d+)?([KMGTPE]i|[kMGTPE])?$")
 
 
 class UsageError(Exception):
@@ -93,11 +94,12 @@ class Image:
         return cls(name, tag)
 
 
-def quantity(text: str, what: str) -> float:
-    m = QUANTITY.match(text)
+def memory(text: str, what: str) -> float:
+    m = MEMORY.match(text)
     if not m:
-        raise UsageError(f"{what} must be a size like 512M, 2G or 2Gi, got {text!r}")
-    return float(m.group(1)) * MULTIPLIER[m.group(3) or ""]
+        raise UsageError(f"{what} must be bytes with K, M, G or T, like 512M or 2G, "
+                         f"got {text!r}")
+    return float(m.group(1)) * 1024 ** " KMGT".index(m.group(3) or " ")
 
 
 def cpus(text: str, what: str) -> float:
@@ -179,10 +181,12 @@ def options(argv: Sequence[str] | None = None) -> Options:
     for flag, value in (("--users-secret", a.users_secret), ("--namespace", a.namespace)):
         if not K8S_NAME.match(value):
             raise UsageError(f"{flag} must be a Kubernetes name (a-z, 0-9, '-'), got {value!r}")
-    if quantity(a.memory_guarantee, "--memory-guarantee") > quantity(a.memory_limit,
-                                                                     "--memory-limit"):
+    if memory(a.memory_guarantee, "--memory-guarantee") > memory(a.memory_limit,
+                                                                 "--memory-limit"):
         raise UsageError("--memory-guarantee is larger than --memory-limit")
-    quantity(a.home_size, "--home-size")
+    if not STORAGE.match(a.home_size):
+        raise UsageError(f"--home-size must be a Kubernetes quantity like 2Gi, got "
+                         f"{a.home_size!r}")
     cpu_guarantee, cpu_limit = cpus(a.cpu_guarantee, "--cpu-guarantee"), cpus(a.cpu_limit,
                                                                            "--cpu-limit")
     if cpu_guarantee > cpu_limit:
