@@ -73,6 +73,7 @@ class Options:
     ssh_timeout: float
     health_timeout: float
     api_timeout: float
+    force: bool = False  # create a droplet too small for --users anyway
 
 
 EPILOG = """\
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="upload FILE as etc/jupyterhub/users.txt (mode 0600) on the node")
     add("--dry-run", action="store_true", help="print the plan and change nothing "
         "(DigitalOcean is only read)")
+    add("--force", action="store_true", help="create the droplet even when --size holds "
+        "fewer people than --users lists (see provision/capacity.py)")
     add("--destroy", action="store_true", help="delete the droplet and its DNS A record")
     add("--yes", action="store_true", help="do not ask before --destroy")
     add("--ssh", metavar="USER@HOST[:PORT]",
@@ -322,6 +325,7 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
         ssh_timeout=args.ssh_timeout,
         health_timeout=args.health_timeout,
         api_timeout=args.api_timeout,
+        force=args.force,
     )
 
 

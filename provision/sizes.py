@@ -15,16 +15,23 @@ class Size:
     name: str
     slug: str
     vcpus: int
-    memory_gb: int
-    participants: str  # a rough guide, printed in --help
+    memory_gb: int  # as DigitalOcean sells it
+
+    @property
+    def memory_mb(self) -> int:
+        return self.memory_gb * 1024  # the API's "memory" field: 8 GB is 8192
+
+
+# How many participants each holds is not written here: provision/capacity.py computes
+# it from the measured memory per participant (shown in --help and in the Readme).
 
 
 SIZES: dict[str, Size] = {
     size.name: size
     for size in (
-        Size("small", "s-2vcpu-4gb", 2, 4, "up to ~10 participants"),
-        Size("medium", "s-4vcpu-8gb", 4, 8, "up to ~25 participants"),
-        Size("large", "s-8vcpu-16gb", 8, 16, "up to ~50 participants"),
+        Size("small", "s-2vcpu-4gb", 2, 4),
+        Size("medium", "s-4vcpu-8gb", 4, 8),
+        Size("large", "s-8vcpu-16gb", 8, 16),
     )
 }
 DEFAULT_SIZE = "medium"
@@ -67,9 +74,12 @@ def size_help() -> str:
 
 def size_table() -> str:
     """The size table for --help, one row per size."""
-    rows = ["  size    slug           vCPU  RAM    for"]
+    from provision.capacity import capacity  # it imports this module
+
+    rows = ["  size    slug           vCPU  RAM    holds comfortably"]
     rows += [
-        f"  {s.name:<7} {s.slug:<14} {s.vcpus:>4}  {s.memory_gb:>2} GB  {s.participants}"
+        f"  {s.name:<7} {s.slug:<14} {s.vcpus:>4}  {s.memory_gb:>2} GB  "
+        f"{capacity(s.memory_mb)} participants"
         for s in SIZES.values()
     ]
     return "\n".join(rows)

@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bcrypt
-
 # Linux account names (the participant becomes a system user) that are also safe in URLs.
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
@@ -54,6 +52,8 @@ class Account:
     def check_password(self, password: str) -> bool:
         given = password.encode("utf-8")
         if self.hashed:
+            import bcrypt  # here, not at the top: create-node.py parses without it
+
             try:
                 return bcrypt.checkpw(given, self.secret.encode("ascii"))
             except ValueError:  # e.g. a password over bcrypt's 72-byte limit
@@ -201,6 +201,8 @@ class RosterFile:
 
 def format_account(name: str, password: str) -> str:
     """The users.txt line for a new account (the password is stored as a bcrypt hash)."""
+    import bcrypt
+
     hashed = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
     return f"{name}:{hashed}"
 
