@@ -32,8 +32,11 @@ def port_holder(port: int) -> str | None:
 
 
 class Stack:
-    def __init__(self, workdir: Path, project: str = "workshop-e2e") -> None:
+    def __init__(self, workdir: Path, project: str = "workshop-e2e",
+                 extra_files: tuple[Path, ...] = ()) -> None:
         self.project = project
+        # More compose files after the test override, e.g. docker-compose.containers.yml.
+        self.extra_files = extra_files
         self.workdir = workdir
         self.home = workdir / "home"
         self.users_file = workdir / "users" / "users.txt"
@@ -43,8 +46,9 @@ class Stack:
     # -- compose --------------------------------------------------------------------------
     def compose(self, *args: str, check: bool = True,
                 timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        cmd = ["docker", "compose", "-p", self.project, "-f", str(ROOT / "docker-compose.yml"),
-               "-f", str(OVERRIDE), *args]
+        files = [ROOT / "docker-compose.yml", OVERRIDE, *self.extra_files]
+        cmd = ["docker", "compose", "-p", self.project,
+               *(arg for f in files for arg in ("-f", str(f))), *args]
         env = {"E2E_DIR": str(self.workdir), "PATH": "/usr/local/bin:/usr/bin:/bin",
                "HOME": str(Path.home())}
         result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,

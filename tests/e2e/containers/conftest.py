@@ -1,0 +1,126 @@
+"""One real stack in per-participant containers mode for every test in this package.
+
+The appliance's compose files plus docker-compose.containers.yml (exactly what an
+instructor enables) and a small test override (256M memory limit, the dashboard reading
+through the servers). Its own compose project and container name prefix, so nothing of
+anybody else's stack is touched; participants' containers (made by the hub, not by
+compose) are removed at the end by that prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.compose_stack import PORTS, ROOT, Stack, port_holder
+from tests.e2e.hubclient import HubSession
+
+PROJECT = "workshop-containers-e2e"
+PREFIX = "workshop-containers-e2e"  # WORKSHOP_CONTAINER_PREFIX in the test override
+MEM_LIMIT = 256 * 1024**2
+PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "erin": "erin-pw",
+             "teacher": "teacher-pw"}
+USERS = """# e2e participants (containers mode)
+alice:alice-pw
+bob:bob-pw
+[instructors]
+teacher:teacher-pw
+"""
+MATERIALS = {"welcome.md": "# Welcome\n"}
+PORT_WAIT = 20 * 60  # another stack (a test run, a benchmark) may hold the ports
+
+
+def docker(*args: str, check: bool = True) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300,
+                            check=False)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def container_of(user: str) -> str:
+    return f"{PREFIX}-{user}"
+
+
+def inspect(user: str) -> dict[str, Any] | None:
+    """`docker inspect` of a participant's container, or None when there is none."""
+    out = docker("inspect", container_of(user), check=False)
+    found = json.loads(out) if out.strip() else []
+    return found[0] if found else None
+
+
+def remove_our_containers(keep_logs_in: Any = None) -> None:
+    names = docker("ps", "-a", "--filter", f"name=^{PREFIX}-", "--format", "{{.Names}}",
+                   check=False).split()
+    for name in names:
+        if keep_logs_in is not None:
+            logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True,
+                                  timeout=60, check=False)
+            (keep_logs_in / f"{name}.log").write_text(logs.stdout + logs.stderr)
+        docker("rm", "-f", name, check=False)
+
+
+def wait_for_free_ports(timeout: float = PORT_WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while busy := {p: who for p in PORTS if (who := port_holder(p))}:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ports still busy after {timeout:.0f}s: {busy}")
+        print(f"\nwaiting for ports {sorted(busy)} (held by another stack)")
+        time.sleep(30)
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[Stack]:
+    s = Stack(ROOT / "tmp" / "e2e-containers", project=PROJECT,
+              extra_files=(ROOT / "docker-compose.containers.yml",
+                           ROOT / "tests/e2e/containers/compose.containers-e2e.yml"))
+    s.down()  # a stack left over from an interrupted run
+    remove_our_containers()
+    s.prepare(USERS, MATERIALS)
+    wait_for_free_ports()
+    try:
+        seconds = s.up()
+        print(f"\ncontainers stack built and healthy in {seconds:.1f}s")
+        started = time.monotonic()
+        yield s
+        print(f"\ncontainers e2e tests ran {time.monotonic() - started:.1f}s")
+    finally:
+        (s.workdir / "hub.log").write_text(s.logs())
+        s.down()
+        remove_our_containers(keep_logs_in=s.workdir)
+
+
+def logged_in(name: str) -> HubSession:
+    session = HubSession(name)
+    session.login(PASSWORDS[name])
+    return session
+
+
+def spawned(name: str) -> HubSession:
+    session = logged_in(name)
+    started = time.monotonic()
+    # A container is a full copy of the image on Docker's vfs storage: slow to create.
+    session.spawn(timeout=240)
+    print(f"\n{name}'s container server ready in {time.monotonic() - started:.1f}s")
+    session.open_lab()
+    return session
+
+
+@pytest.fixture(scope="package")
+def alice(stack: Stack) -> HubSession:
+    return spawned("alice")
+
+
+@pytest.fixture(scope="package")
+def bob(stack: Stack) -> HubSession:
+    return spawned("bob")
+
+
+@pytest.fixture(scope="package")
+def teacher_token(stack: Stack) -> str:
+    return logged_in("teacher").new_token()
