@@ -32,6 +32,10 @@ class ConfigError(Exception):
     """The appliance's configuration is not what this reader expects: one readable line."""
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 class Unsupported(Exception):
     """An expression this reader does not evaluate (a call, an attribute, ...)."""
 
@@ -40,6 +44,7 @@ class Unsupported(Exception):
 class HubSource:
     """Top-level names of jupyterhub_config.py and what `c....` gets, evaluated on demand."""
 
+    path: Path = HUB_CONFIG
     assigned: dict[str, ast.expr] = field(default_factory=dict)
     imported: dict[str, str] = field(default_factory=dict)
     config: dict[str, ast.expr] = field(default_factory=dict)
@@ -67,18 +72,20 @@ class HubSource:
             return self.name(node.id, seen)
         if isinstance(node, ast.JoinedStr):
             return "".join(str(self.evaluate(part, seen)) for part in node.values)
-        if isinstance(node, ast.FormattedValue) and node.format_spec is None:
+        if (isinstance(node, ast.FormattedValue) and node.format_spec is None
+                and node.conversion == -1):
             return self.evaluate(node.value, seen)
-        raise Unsupported(ast.dump(node)[:60])
+        raise Unsupported(ast.unparse(node)[:60])
 
     def setting(self, dotted: str) -> Any:
         if dotted not in self.config:
-            raise ConfigError(f"{HUB_CONFIG.relative_to(REPO)} no longer sets {dotted}")
+            raise ConfigError(f"{_shown(self.path)} no longer sets {dotted}")
         try:
             return self.evaluate(self.config[dotted])
         except Unsupported as e:
-            raise ConfigError(f"{HUB_CONFIG.relative_to(REPO)}: {dotted} is not plain data "
-                             f"any more ({e}): update generate_values.py") from e
+            raise ConfigError(f"{_shown(self.path)}: {dotted} is not plain data "
+                              f"any more ({e}): update deploy/kubernetes/appliance_config.py"
+                              ) from e
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -91,7 +98,7 @@ def _dotted(node: ast.expr) -> str | None:
 
 
 def read_hub_source(path: Path = HUB_CONFIG) -> HubSource:
-    source = HubSource()
+    source = HubSource(path=path)
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError) as e:
@@ -107,6 +114,15 @@ def read_hub_source(path: Path = HUB_CONFIG) -> HubSource:
             elif target and "." not in target:
                 source.assigned[target] = statement.value
     return source
+
+
+def _entry(node: ast.expr, key: str) -> ast.expr | None:
+    """The value node of `key` in a dict literal, unevaluated."""
+    if isinstance(node, ast.Dict):
+        for k, v in zip(node.keys, node.values, strict=True):
+            if isinstance(k, ast.Constant) and k.value == key:
+                return v
+    return None
 
 
 def static_entries(source: HubSource, node: ast.expr) -> dict[str, Any]:
@@ -133,24 +149,30 @@ def read_appliance(path: Path = HUB_CONFIG) -> Appliance:
     source = read_hub_source(path)
     services = source.config.get("JupyterHub.services")
     if not isinstance(services, ast.List):
-        raise ConfigError(f"{path.relative_to(REPO)}: JupyterHub.services is not a list")
+        raise ConfigError(f"{_shown(path)}: JupyterHub.services is not a list")
     by_name = {static_entries(source, node).get("name"): node for node in services.elts}
     if "dashboard" not in by_name:
-        raise ConfigError(f"{path.relative_to(REPO)}: no dashboard service")
+        raise ConfigError(f"{_shown(path)}: no dashboard service")
     dashboard = {k: v for k, v in static_entries(source, by_name["dashboard"]).items()
                  if k not in APPLIANCE_ONLY_SERVICE_KEYS}
+    # The culler's command line: its literal "--flag=value" items (the timeout is an
+    # f-string of an environment variable; docker-compose.yml has its value).
     flags: dict[str, str] = {}
     culler = by_name.get("idle-culler")
-    command = next((v for k, v in zip(culler.keys, culler.values, strict=True)
-                    if isinstance(k, ast.Constant) and k.value == "command"),
-                   None) if isinstance(culler, ast.Dict) else None
+    command = _entry(culler, "command") if culler is not None else None
     for item in command.elts if isinstance(command, ast.List) else []:
         if isinstance(item, ast.Constant) and str(item.value).startswith("--"):
             flag, _, value = str(item.value)[2:].partition("=")
             flags[flag] = value
-    return Appliance(roles=source.setting("JupyterHub.load_roles"),
-                     custom_scopes=source.setting("JupyterHub.custom_scopes"),
-                     dashboard=dashboard, culler_flags=flags)
+    roles = source.setting("JupyterHub.load_roles")
+    if not isinstance(roles, list) or not all(isinstance(r, dict) and isinstance(
+            r.get("name"), str) for r in roles):
+        raise ConfigError(f"{_shown(path)}: load_roles is not a list of named roles")
+    scopes = source.setting("JupyterHub.custom_scopes")
+    if not isinstance(scopes, dict):
+        raise ConfigError(f"{_shown(path)}: custom_scopes is not a dict")
+    return Appliance(roles=roles, custom_scopes=scopes, dashboard=dashboard,
+                     culler_flags=flags)
 
 
 def k8s_roles(roles: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -168,8 +190,12 @@ def k8s_roles(roles: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def idle_timeout(path: Path = COMPOSE) -> int:
-    compose = yaml.safe_load(path.read_text(encoding="utf-8"))
-    env = compose.get("services", {}).get("hub", {}).get("environment", {})
+    """WORKSHOP_IDLE_TIMEOUT of the hub service in docker-compose.yml (seconds)."""
+    try:
+        compose = yaml.safe_load(path.read_text(encoding="utf-8"))
+        env = compose["services"]["hub"].get("environment", {})
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f"cannot read the hub service of {path}: {e}") from e
     if isinstance(env, list):
         env = dict(item.partition("=")[::2] for item in env)
     try:
