@@ -30,6 +30,7 @@ try:
     import paramiko
 
     from provision.backoff import Backoff
+    from provision.capacity import Headcount, holds, too_small
     from provision.digitalocean import TAG, DigitalOcean, Droplet
     from provision.errors import EXIT_FAILURE, REDACT, ProvisionError, report
     from provision.health import health_url, wait_healthy
@@ -52,6 +53,7 @@ try:
         upload,
     )
     from provision.upload import USERS_REMOTE, UploadItem, select_files
+    from services.workshop.roster import parse as parse_roster
 except ImportError as exc:  # the one error that cannot use our own reporting
     print(f"create-node: error: {exc.name or exc} is not installed: "
           "pip install -r provision/requirements.txt", file=sys.stderr)
@@ -115,9 +117,40 @@ def plan_setup(opts: Options, where: str, files: list[UploadItem], progress: Pro
     progress.say("dry run: nothing was changed")
 
 
-def run_ssh(opts: Options, progress: Progress, files: list[UploadItem]) -> int:
+def headcount(users: Path) -> Headcount:
+    """Who --users lists, read with the hub's own parser (broken lines are skipped)."""
+    try:
+        roster = parse_roster(users.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProvisionError(f"--users {users}: cannot read it ({exc}); the hub could not "
+                             "either") from None
+    return Headcount(participants=len(roster.participants),
+                     instructors=len(roster.instructors), skipped=len(roster.problems))
+
+
+def check_capacity(opts: Options, count: Headcount | None, progress: Progress) -> None:
+    """Before a droplet is created: say what the size holds and refuse one that is too
+    small for --users (unless --force)."""
+    progress.say(holds(opts.size))
+    if count is None:
+        return
+    progress.say(f"{opts.users}: {count}")
+    why = too_small(opts.size, count, str(opts.users))
+    if why is None:
+        return
+    if not opts.force:
+        raise ProvisionError(f"{why}; or add --force to create this size anyway")
+    print(f"create-node: warning: {why}; --force: creating this size anyway",
+          file=sys.stderr, flush=True)
+
+
+def run_ssh(opts: Options, progress: Progress, files: list[UploadItem],
+            count: Headcount | None) -> int:
     assert opts.target is not None
     target, store = opts.target, HostKeyStore(opts.state_dir)
+    if count is not None:
+        progress.say(f"{opts.users}: {count}; capacity unknown for a server given with "
+                     "--ssh (Readme: How many participants a droplet holds)")
     read_user_key(opts.ssh_key)  # a missing key is reported before anything else
     if opts.dry_run:
         plan_setup(opts, str(target), files, progress)
@@ -203,7 +236,7 @@ def obtain_droplet(opts: Options, do: DigitalOcean, existing: list[Droplet], key
 
 
 def run_create(opts: Options, do: DigitalOcean, progress: Progress,
-               files: list[UploadItem]) -> int:
+               files: list[UploadItem], count: Headcount | None) -> int:
     assert opts.domain is not None
     user_key = read_user_key(opts.ssh_key)
     key_id = do.account_key_id(user_key)
@@ -215,6 +248,11 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
         ids = ", ".join(str(d.id) for d in existing)
         raise ProvisionError(f"{len(existing)} droplets are named {opts.name} and tagged {TAG} "
                              f"(ids {ids}): destroy the extra ones, then re-run")
+    if not existing:
+        check_capacity(opts, count, progress)
+    elif count is not None:
+        progress.say(f"{opts.users}: {count}; droplet {opts.name} exists, so its size is "
+                     "kept as it is and not checked against them")
     if opts.dry_run:
         plan_create(opts, do, existing, files, progress)
         return 0
@@ -280,15 +318,18 @@ def main(argv: list[str] | None = None) -> int:
             files: list[UploadItem] = []
         else:
             files = select_files(ROOT, opts.users)
+        # Only a --users file is uploaded (never the local users.txt): it is what the
+        # node will serve, so it is what the size is checked against.
+        count = headcount(opts.users) if opts.users and opts.mode != "destroy" else None
         if opts.mode == "ssh":
-            return run_ssh(opts, progress, files)
+            return run_ssh(opts, progress, files, count)
         token = token_from_env(os.environ)
         REDACT.add(token)
         api_retry = Backoff(first=2.0, factor=2.0, maximum=30.0, timeout=opts.api_timeout)
         do = DigitalOcean(token, opts.api_url, progress, api_retry)
         if opts.mode == "destroy":
             return run_destroy(opts, do, progress)
-        return run_create(opts, do, progress, files)
+        return run_create(opts, do, progress, files, count)
     except ProvisionError as exc:
         report(exc)
         return EXIT_FAILURE

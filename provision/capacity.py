@@ -140,6 +140,10 @@ def holds(size: str) -> str:
     return f"{describe(size)} holds about {fits} participants comfortably"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 @dataclass(frozen=True)
 class Headcount:
     """Who is in a users.txt: everybody gets a server, instructors included."""
@@ -154,9 +158,10 @@ class Headcount:
 
     def __str__(self) -> str:
         """E.g. `30 people (28 participants, 2 instructors, 1 broken line not counted)`."""
-        parts = [f"{self.participants} participants", f"{self.instructors} instructors"]
+        parts = [_plural(self.participants, "participant"),
+                 _plural(self.instructors, "instructor")]
         if self.skipped:
-            parts.append(f"{self.skipped} broken line{'s' * (self.skipped != 1)} not counted")
+            parts.append(_plural(self.skipped, "broken line") + " not counted")
         return f"{self.people} people ({', '.join(parts)})"
 
 
@@ -172,10 +177,9 @@ def too_small(size: str, count: Headcount, source: str) -> str | None:
         fitting = SIZES[name]
         return (f"{head}: use --size {name} ({fitting.slug}, holds "
                 f"{capacity(fitting.memory_mb)})")
-    largest = max(SIZES.values(), key=lambda s: s.memory_mb)
     gb = math.ceil(ram_needed_mb(count.people) / 1024)
-    head += (f"; no size in the table does (not even {largest.name}, which holds "
-             f"{capacity(largest.memory_mb)}): {count.people} people need about {gb} GB RAM")
+    head += (f"; none of {', '.join(SIZES)} does: {count.people} people need about "
+             f"{gb} GB RAM")
     slug = bigger_slug(count.people)
     if slug is not None:
         return f"{head}, e.g. --size {slug} (holds {capacity_of(slug)})"
