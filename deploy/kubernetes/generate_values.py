@@ -226,6 +226,10 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
             "WORKSHOP_USERS_FILE": USERS_FILE,
             "DASHBOARD_STATE_DIR": f"{dashboard_state}/state",
             "DASHBOARD_OUTPUT_DIR": f"{dashboard_state}/output",
+            # Homes are the participants' own volumes: read notebooks through their
+            # servers, behind the proxy (its plain-HTTP port inside the cluster).
+            "DASHBOARD_SOURCE": "contents",
+            "DASHBOARD_PROXY_URL": "http://proxy-http:8000" if opts.host else "http://proxy-public",
         },
     }
     # Participants' servers (save events) and the proxy (browsers) may reach the dashboard
@@ -233,6 +237,10 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
     to_dashboard = {"to": [{"podSelector": {"matchLabels": {
         "app.kubernetes.io/component": "hub", "app.kubernetes.io/name": "jupyterhub"}}}],
         "ports": [{"port": port}]}
+    # ... and the dashboard may reach the proxy's HTTP port (notebooks via the contents API).
+    to_proxy = {"to": [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/component": "proxy", "app.kubernetes.io/name": "jupyterhub"}}}],
+        "ports": [{"port": 8000}]}
     flags = appliance.culler_flags
     cull: dict[str, Any] = {"enabled": True,
                             "timeout": opts.cull_timeout or idle_timeout()}
@@ -264,11 +272,12 @@ def build_values(opts: Options, appliance: Appliance) -> dict[str, Any]:
             # Participants' servers post save events straight to the dashboard.
             "service": {"extraPorts": [{"name": "dashboard", "port": port,
                                         "targetPort": port}]},
-            "networkPolicy": {"ingress": [{
-                "ports": [{"port": port}],
-                "from": [{"podSelector": {"matchLabels": {
-                    "hub.jupyter.org/network-access-hub": "true"}}}],
-            }]},
+            "networkPolicy": {
+                "ingress": [{"ports": [{"port": port}],
+                             "from": [{"podSelector": {"matchLabels": {
+                                 "hub.jupyter.org/network-access-hub": "true"}}}]}],
+                "egress": [to_proxy],
+            },
         },
         "singleuser": {
             "image": {"name": opts.image.name, "tag": opts.image.tag},

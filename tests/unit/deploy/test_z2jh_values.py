@@ -76,6 +76,7 @@ Z2JH_KEYS: dict[str, str] = {
     "hub.extraConfig.*": "hub.extraConfig.additionalProperties (Python source)",
     "hub.service.extraPorts": "hub.service.extraPorts (k8s ServicePort list)",
     "hub.networkPolicy.ingress": "hub.networkPolicy.ingress (k8s NetworkPolicyIngressRule list)",
+    "hub.networkPolicy.egress": "hub.networkPolicy.egress (k8s NetworkPolicyEgressRule list)",
     "singleuser.image.name": "singleuser.image.name",
     "singleuser.image.tag": "singleuser.image.tag",
     "singleuser.defaultUrl": "singleuser.defaultUrl",
@@ -268,7 +269,16 @@ def test_dashboard_is_a_hub_service(rendered):
     assert dashboard["url"] == "http://hub:10101"
     assert dashboard["oauth_no_confirm"] is True
     assert dashboard["oauth_client_allowed_scopes"] == [INSTRUCTOR_SCOPE]
-    assert dashboard["environment"]["JUPYTERHUB_API_URL"] == "http://127.0.0.1:8081/hub/api"
+    env = dashboard["environment"]
+    assert env["JUPYTERHUB_API_URL"] == "http://127.0.0.1:8081/hub/api"
+    # Notebooks through participants' servers, behind the proxy's in-cluster HTTP port.
+    assert env["DASHBOARD_SOURCE"] == "contents"
+    assert env["DASHBOARD_PROXY_URL"] == "http://proxy-http:8000"  # with autohttps
+    assert values["hub"]["networkPolicy"]["egress"] == [{"to": [{"podSelector": {
+        "matchLabels": {"app.kubernetes.io/component": "proxy",
+                        "app.kubernetes.io/name": "jupyterhub"}}}], "ports": [{"port": 8000}]}]
+    role = values["hub"]["loadRoles"]["dashboard"]
+    assert "access:servers!group=participants" in role["scopes"]
     assert values["hub"]["service"]["extraPorts"] == [
         {"name": "dashboard", "port": 10101, "targetPort": 10101}]
     assert values["hub"]["networkPolicy"]["ingress"][0]["ports"] == [{"port": 10101}]
@@ -322,7 +332,10 @@ def test_cull_timeout_is_the_appliance_default(rendered, users_txt, capsys):
 def test_without_host_no_https(users_txt, capsys):
     code = gv.main(["--users", str(users_txt), "--image", "ghcr.io/you/workshop:1"])
     out, _ = capsys.readouterr()
-    assert code == 0 and "https" not in yaml.safe_load(out)["proxy"]
+    values = yaml.safe_load(out)
+    assert code == 0 and "https" not in values["proxy"]
+    proxy_url = values["hub"]["services"]["dashboard"]["environment"]["DASHBOARD_PROXY_URL"]
+    assert proxy_url == "http://proxy-public"  # no autohttps: the proxy itself
 
 
 # -- users.txt problems and errors --------------------------------------------------------------
