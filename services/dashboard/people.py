@@ -74,10 +74,14 @@ def blueprint(gate: AuthGate, users: RosterFile) -> Blueprint:
         instructor = body.get("instructor") in (True, "on", "true", "1")
         try:
             append_account(users.path, name, password, instructor=instructor)
-        except ValueError as e:
+        except (ValueError, OSError) as e:
+            # ValueError: a bad or taken name. OSError: users.txt cannot be written here
+            # (read-only mount, e.g. a Kubernetes Secret): say so instead of failing.
+            status = 400 if isinstance(e, ValueError) else 503
+            message = str(e) if status == 400 else f"cannot write {users.path}: {e.strerror}"
             if as_json:
-                abort(400, str(e))
-            return users_page(error=str(e), form={"name": name}), 400
+                abort(status, message)
+            return users_page(error=message, form={"name": name}), status
         if as_json:
             return jsonify(name=name, password=password, instructor=instructor), 201
         # The password is shown once, to the instructor who asked for it; never logged.
