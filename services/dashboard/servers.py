@@ -69,28 +69,23 @@ class Servers:
         raise ServerError(f"{user}'s server did not {'start' if running else 'stop'} "
                           f"within {timeout:.0f}s")
 
-    def start(self, user: str, timeout: float = 120) -> None:
+    def _change(self, method: str, user: str, running: bool, timeout: float) -> None:
         if self.hub is None:
             raise ServerError("no hub connection")
         try:
-            # 201: started, 202: starting, 400: already running or pending
-            self.hub.request("POST", f"/users/{user}/server", ok=(400,))
-            self._wait(user, running=True, timeout=timeout)
+            # POST: 201 started, 202 starting; DELETE: 204/202. 400: already so / pending.
+            self.hub.request(method, f"/users/{user}/server", ok=(400,))
+            self._wait(user, running=running, timeout=timeout)
         except HubAPIError as e:
             raise ServerError(str(e)) from e
         finally:
             self._forget()
 
+    def start(self, user: str, timeout: float = 120) -> None:
+        self._change("POST", user, running=True, timeout=timeout)
+
     def stop(self, user: str, timeout: float = 60) -> None:
-        if self.hub is None:
-            raise ServerError("no hub connection")
-        try:
-            self.hub.request("DELETE", f"/users/{user}/server", ok=(400,))
-            self._wait(user, running=False, timeout=timeout)
-        except HubAPIError as e:
-            raise ServerError(str(e)) from e
-        finally:
-            self._forget()
+        self._change("DELETE", user, running=False, timeout=timeout)
 
     def restart(self, user: str) -> float:
         """Stop, then start the server again; the seconds it took. Homes are untouched."""

@@ -53,20 +53,22 @@ def logged_in(stack: Stack, name: str) -> HubSession:
     return session
 
 
-@pytest.fixture(scope="package")
-def alice(stack: Stack) -> HubSession:
-    session = logged_in(stack, "alice")
+def with_server(stack: Stack, name: str) -> HubSession:
+    """Logged in, server started, and JupyterLab opened once (OAuth done), like a browser."""
+    session = logged_in(stack, name)
     session.spawn()
     session.open_lab()
     return session
+
+
+@pytest.fixture(scope="package")
+def alice(stack: Stack) -> HubSession:
+    return with_server(stack, "alice")
 
 
 @pytest.fixture(scope="package")
 def bob(stack: Stack) -> HubSession:
-    session = logged_in(stack, "bob")
-    session.spawn()
-    session.open_lab()
-    return session
+    return with_server(stack, "bob")
 
 
 @pytest.fixture(scope="package")
