@@ -9,9 +9,11 @@ says who may reach the server.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Unicode
+from jupyterhub.utils import wait_for_http_server
+from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .accounts import SystemUser, ensure_system_user
@@ -65,9 +67,42 @@ class WorkshopHomes(LoggingConfigurable):
         return scopes
 
 
+# Servers starting now in this hub, shared by all spawners (one event loop per hub).
+_STARTING: asyncio.Semaphore | None = None
+
+
+def _start_slots(limit: int) -> asyncio.Semaphore:
+    global _STARTING
+    if _STARTING is None:
+        _STARTING = asyncio.Semaphore(limit)
+    return _STARTING
+
+
 class WorkshopSpawner(WorkshopHomes, LocalProcessSpawner):
     """Each participant's JupyterLab runs in the hub's container as their own uid."""
 
+    concurrent_starts = Integer(
+        4,
+        help="""How many servers may be starting at the same moment; the others wait their
+        turn (shown as pending). A whole class logging in at 9:00 on two cores otherwise
+        starts sixty servers that each get a sixtieth of the CPU: all are late, and the
+        hub's own event loop starves with them. A slot is held until the server answers.
+        """,
+    ).tag(config=True)
+
     async def start(self):  # type: ignore[override]
-        await self.prepare_home()
-        return await super().start()
+        async with _start_slots(self.concurrent_starts):
+            await self.prepare_home()
+            ip, port = await super().start()
+            await self._until_answering(f"http://{ip}:{port}{self.server.base_url}api")
+            return ip, port
+
+    async def _until_answering(self, url: str) -> None:
+        """Wait until the new server answers or dies; the hub's own checks judge it."""
+        deadline = time.monotonic() + self.http_timeout
+        while time.monotonic() < deadline and await self.poll() is None:
+            try:
+                await wait_for_http_server(url, timeout=1)
+                return
+            except TimeoutError:
+                continue

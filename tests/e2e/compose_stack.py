@@ -99,11 +99,20 @@ class Stack:
         while time.monotonic() < deadline:
             try:
                 if all(requests.get(u, timeout=2).status_code == 200 for u in urls):
+                    self._check_ours()
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"stack not healthy after {timeout}s:\n{self.logs()[-5000:]}")
+
+    def _check_ours(self) -> None:
+        """The answering hub must be this stack's: another stack started at the same moment
+        would hold the ports, and every test would silently talk to it."""
+        log = self.logs()
+        if "EADDRINUSE" in log or "JupyterHub is now running" not in log:
+            raise RuntimeError("the test stack could not bind its ports (another stack "
+                               "started at the same time?):\n" + log[-3000:])
 
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
