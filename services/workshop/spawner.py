@@ -18,6 +18,7 @@ from traitlets.config import LoggingConfigurable
 
 from .accounts import SystemUser, ensure_system_user
 from .materials import Ledger, hand_out
+from .roster import RosterFile, RosterUnavailable
 
 PARTICIPANTS = "participants"  # the group users-sync keeps in step with users.txt
 
@@ -58,13 +59,30 @@ class WorkshopHomes(LoggingConfigurable):
         so a group filter (`access:servers!group=participants`, held by the dashboard to
         read saved notebooks) never matches a server's `!server=`/`!user=` scopes there.
         Naming the group here lets exactly the holders of that group scope in, and only
-        while the participant is in the group: an instructor's server never lists it.
+        for a participant: an instructor's server never lists it.
         """
         user, server = self.user.name, self.name  # type: ignore[attr-defined]
         scopes = [f"access:servers!server={user}/{server}", f"access:servers!user={user}"]
-        if PARTICIPANTS in {g.name for g in self.user.groups}:  # type: ignore[attr-defined]
+        if self._is_participant():
             scopes.append(f"access:servers!group={PARTICIPANTS}")
         return scopes
+
+    def _is_participant(self) -> bool:
+        """In the hub's participants group, or listed as a participant in users.txt.
+
+        users.txt is asked too because the group lags behind it: right after the hub
+        starts, or after an edit, someone can log in and spawn before users-sync adds them.
+        """
+        if PARTICIPANTS in {g.name for g in self.user.groups}:  # type: ignore[attr-defined]
+            return True
+        users_file = getattr(self.authenticator, "users_file", None)  # type: ignore[attr-defined]
+        if not users_file:
+            return False
+        try:
+            participants = RosterFile(users_file).load().participants
+        except RosterUnavailable:
+            return False
+        return self.user.name in participants  # type: ignore[attr-defined]
 
 
 # Servers starting now in this hub, shared by all spawners (one event loop per hub).

@@ -21,7 +21,8 @@ from tests.e2e.compose_stack import PORTS, ROOT, Stack, port_holder
 from tests.e2e.hubclient import HubSession
 
 PROJECT = "workshop-containers-e2e"
-PREFIX = "workshop-containers-e2e"  # WORKSHOP_CONTAINER_PREFIX in the test override
+PREFIX = "workshop-e2e-participant"  # WORKSHOP_CONTAINER_PREFIX in the test override (not
+# a prefix of the project name: the hub container must never match it)
 MEM_LIMIT = 256 * 1024**2
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "erin": "erin-pw",
              "teacher": "teacher-pw"}

@@ -91,6 +91,18 @@ def test_participants_servers_accept_the_participants_group_scope():
         "access:servers!server=teacher/", "access:servers!user=teacher"]
 
 
+def test_users_txt_counts_before_users_sync_puts_them_in_the_group(tmp_path: Path):
+    users = tmp_path / "users.txt"
+    users.write_text("alice:pw\n[instructors]\nteacher:pw\n")
+    authenticator = SimpleNamespace(users_file=str(users))
+    alice = WorkshopDockerSpawner(user=user("alice", ()), authenticator=authenticator)
+    assert "access:servers!group=participants" in alice.workshop_access_scopes()
+    teacher = WorkshopDockerSpawner(user=user("teacher", ()), authenticator=authenticator)
+    assert "access:servers!group=participants" not in teacher.workshop_access_scopes()
+    users.unlink()  # unreadable users.txt: only the hub's group counts
+    assert "access:servers!group=participants" not in alice.workshop_access_scopes()
+
+
 def test_start_asks_for_the_participants_container(monkeypatch):
     s = WorkshopDockerSpawner(user=user(), mem_limit="256M", cpu_limit=0.5)
     account = SystemUser("alice", 2001, 2001, Path("/home/alice"), created=False)
