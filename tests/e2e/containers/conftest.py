@@ -13,6 +13,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from tests.e2e.hubclient import HubSession
 PROJECT = "workshop-containers-e2e"
 PREFIX = "workshop-e2e-participant"  # WORKSHOP_CONTAINER_PREFIX in the test override (not
 # a prefix of the project name: the hub container must never match it)
-MEM_LIMIT = 256 * 1024**2
+MEM_LIMIT = 512 * 1024**2  # WORKSHOP_MEM_LIMIT in the test override
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "erin": "erin-pw",
              "teacher": "teacher-pw"}
 USERS = """# e2e participants (containers mode)
@@ -55,14 +56,21 @@ def inspect(user: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def remove_our_containers(keep_logs_in: Any = None) -> None:
-    names = docker("ps", "-a", "--filter", f"name=^{PREFIX}-", "--format", "{{.Names}}",
-                   check=False).split()
-    for name in names:
-        if keep_logs_in is not None:
-            logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True,
-                                  timeout=60, check=False)
-            (keep_logs_in / f"{name}.log").write_text(logs.stdout + logs.stderr)
+def our_containers() -> list[str]:
+    return docker("ps", "-a", "--filter", f"name=^{PREFIX}-", "--format", "{{.Names}}",
+                  check=False).split()
+
+
+def keep_logs(directory: Path) -> None:
+    """Participants' server logs (not in the hub's: their own containers)."""
+    for name in our_containers():
+        logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True,
+                              timeout=60, check=False)
+        (directory / f"{name}.log").write_text(logs.stdout + logs.stderr)
+
+
+def remove_our_containers() -> None:
+    for name in our_containers():
         docker("rm", "-f", name, check=False)
 
 
@@ -91,9 +99,10 @@ def stack() -> Iterator[Stack]:
         yield s
         print(f"\ncontainers e2e tests ran {time.monotonic() - started:.1f}s")
     finally:
+        keep_logs(s.workdir)
         (s.workdir / "hub.log").write_text(s.logs())
-        s.down()
-        remove_our_containers(keep_logs_in=s.workdir)
+        s.down()  # the hub stops (and so removes) the servers it can in its grace time
+        remove_our_containers()
 
 
 def logged_in(name: str) -> HubSession:
