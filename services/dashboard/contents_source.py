@@ -12,9 +12,9 @@ proxy, with the dashboard service's own token:
 
 A stopped server is not a deleted notebook. Only a running server that answers "no such
 file" makes a notebook missing (the worker then drops its view); a server that is stopped,
-starting or not answering raises `ServerUnavailable`, a `SourceError`, and `mtime_ns`
-reports the last time it knew (0 if none), so the worker's periodic catch-up never forgets
-what it rendered for someone whose server the idle culler stopped.
+starting or not answering raises `ServerUnavailable` (a `SourceUnavailable`: the last
+render stays), and `mtime_ns` reports the last time it knew (0 if none), so the worker's
+periodic catch-up never forgets what it rendered for someone whose server the idle culler stopped.
 
 `choose_source(settings)` picks this source or `FileSystemSource` (`DASHBOARD_SOURCE`).
 """
@@ -44,6 +44,7 @@ from .worker import (
     NotebookSource,
     SourceError,
     SourceNotebook,
+    SourceUnavailable,
 )
 
 log = logging.getLogger("dashboard.contents")
@@ -52,7 +53,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NOT_RUNNING = {424, 502, 503, 504}  # the hub's "server not running", the proxy's errors
 
 
-class ServerUnavailable(SourceError):
+class ServerUnavailable(SourceUnavailable):
     """The participant's server is stopped, starting or not answering: ask again later."""
 
 

@@ -35,7 +35,7 @@ from .auth import AuthGate
 from .render import Renderer, lab_css, safe_path, safe_user
 from .sanitize import INLINE_PAGE_CSP, SERVE_HEADERS
 from .servers import Servers
-from .worker import FileSystemSource, SourceError
+from .worker import NotebookSource, SourceError
 
 
 def page_headers(response: Response) -> Response:
@@ -68,7 +68,7 @@ def summary_update(renderer: Renderer, path: str, since: int) -> dict[str, Any]:
     return {"path": path, "version": status["version"], "participants": people}
 
 
-def blueprint(gate: AuthGate, renderer: Renderer, source: FileSystemSource,
+def blueprint(gate: AuthGate, renderer: Renderer, source: NotebookSource,
               users: RosterFile, stats: Callable[[], dict[str, Any]], servers: Servers,
               actions: ActionLog) -> Blueprint:
     bp = Blueprint("pages", __name__)

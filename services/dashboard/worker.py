@@ -40,6 +40,11 @@ class SourceError(Exception):
     """The notebook exists but cannot be read; the message says why (shown to instructors)."""
 
 
+class SourceUnavailable(SourceError):
+    """Cannot be read right now (e.g. the participant's server is stopped): the last render
+    stays as it is until the next save or rescan."""
+
+
 class NotebookMissing(SourceError):
     """There is no such notebook (any more)."""
 
@@ -329,6 +334,9 @@ class RenderWorker:
             notebook = self.source.read(user, path)
         except NotebookMissing:
             self.renderer.forget(user, path)
+        except SourceUnavailable as e:
+            log.info("keeping the last view of %s's %s: %s", user, path, e)
+            return Change("view", path, user, self.renderer.version)
         except SourceError as e:
             self.renderer.render_problem(user, path, str(e), time.time_ns())
         else:

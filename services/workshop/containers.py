@@ -177,7 +177,7 @@ class WorkshopDockerSpawner(WorkshopHomes, DockerSpawner):
         # Host networking: every server needs a port of its own, on loopback only.
         self.ip = "127.0.0.1"
         self.port = random_port()
-        return await super().start()
+        return await self.start_in_turn(super().start)
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         return self.ip, self.port

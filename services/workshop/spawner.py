@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import wait_for_http_server
@@ -23,8 +24,20 @@ from .roster import RosterFile, RosterUnavailable
 PARTICIPANTS = "participants"  # the group users-sync keeps in step with users.txt
 
 
+# Servers starting now in this hub, shared by all spawners (one event loop per hub).
+_STARTING: asyncio.Semaphore | None = None
+
+
+def _start_slots(limit: int) -> asyncio.Semaphore:
+    global _STARTING
+    if _STARTING is None:
+        _STARTING = asyncio.Semaphore(limit)
+    return _STARTING
+
+
 class WorkshopHomes(LoggingConfigurable):
-    """Mixin for a Spawner: account, home and materials before every start.
+    """Mixin for a Spawner: account, home and materials before every start, and starts
+    taken in turn (at most `concurrent_starts` at once).
 
     A Configurable of its own, so `c.WorkshopHomes.materials_dir = ...` configures both
     spawners. The users-sync service usually made the account already; doing it here too
@@ -38,6 +51,35 @@ class WorkshopHomes(LoggingConfigurable):
     ledger_dir = Unicode(
         "/srv/hub/state/handouts", help="Private record of what each participant was given."
     ).tag(config=True)
+
+    concurrent_starts = Integer(
+        4,
+        help="""How many servers may be starting at the same moment; the others wait their
+        turn (shown as pending). A whole class logging in at 9:00 on two cores otherwise
+        starts sixty servers that each get a sixtieth of the CPU: all are late, and the
+        hub's own event loop starves with them. A slot is held until the server answers.
+        """,
+    ).tag(config=True)
+
+    async def start_in_turn(self, start: Callable[[], Awaitable[tuple[str, int]]]
+                            ) -> tuple[str, int]:
+        """Run the spawner's real `start` in one of `concurrent_starts` slots."""
+        async with _start_slots(self.concurrent_starts):
+            ip, port = await start()
+            server = self.server  # type: ignore[attr-defined]
+            if server is not None:  # always, when the hub spawns
+                await self._until_answering(f"http://{ip}:{port}{server.base_url}api")
+            return ip, port
+
+    async def _until_answering(self, url: str) -> None:
+        """Wait until the new server answers or dies; the hub's own checks judge it."""
+        deadline = time.monotonic() + self.http_timeout  # type: ignore[attr-defined]
+        while time.monotonic() < deadline and await self.poll() is None:  # type: ignore[attr-defined]
+            try:
+                await wait_for_http_server(url, timeout=1)
+                return
+            except TimeoutError:
+                continue
 
     async def prepare_home(self) -> SystemUser:
         """Account, home (0700) and materials of the spawner's user; the account."""
@@ -85,42 +127,9 @@ class WorkshopHomes(LoggingConfigurable):
         return self.user.name in participants  # type: ignore[attr-defined]
 
 
-# Servers starting now in this hub, shared by all spawners (one event loop per hub).
-_STARTING: asyncio.Semaphore | None = None
-
-
-def _start_slots(limit: int) -> asyncio.Semaphore:
-    global _STARTING
-    if _STARTING is None:
-        _STARTING = asyncio.Semaphore(limit)
-    return _STARTING
-
-
 class WorkshopSpawner(WorkshopHomes, LocalProcessSpawner):
     """Each participant's JupyterLab runs in the hub's container as their own uid."""
 
-    concurrent_starts = Integer(
-        4,
-        help="""How many servers may be starting at the same moment; the others wait their
-        turn (shown as pending). A whole class logging in at 9:00 on two cores otherwise
-        starts sixty servers that each get a sixtieth of the CPU: all are late, and the
-        hub's own event loop starves with them. A slot is held until the server answers.
-        """,
-    ).tag(config=True)
-
     async def start(self):  # type: ignore[override]
-        async with _start_slots(self.concurrent_starts):
-            await self.prepare_home()
-            ip, port = await super().start()
-            await self._until_answering(f"http://{ip}:{port}{self.server.base_url}api")
-            return ip, port
-
-    async def _until_answering(self, url: str) -> None:
-        """Wait until the new server answers or dies; the hub's own checks judge it."""
-        deadline = time.monotonic() + self.http_timeout
-        while time.monotonic() < deadline and await self.poll() is None:
-            try:
-                await wait_for_http_server(url, timeout=1)
-                return
-            except TimeoutError:
-                continue
+        await self.prepare_home()
+        return await self.start_in_turn(super().start)
