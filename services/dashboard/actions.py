@@ -16,13 +16,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from workshop.accounts import ensure_system_user
-from workshop.materials import Ledger, hand_out, material_files
+from workshop.materials import Ledger, hand_out, material_files, material_path
 from workshop.roster import RosterFile, RosterUnavailable
 
 from .actionlog import ActionLog
 from .auth import AuthGate
 from .pages import page_headers, valid_user
-from .render import safe_path
 from .servers import ServerError, Servers
 
 MAX_UPLOAD = 100 * 1024 * 1024  # datasets are welcome; the events API keeps its small cap
@@ -119,7 +118,7 @@ def blueprint(gate: AuthGate, servers: Servers, log: ActionLog, users: RosterFil
             if not name or name.startswith("."):
                 continue
             try:
-                rel = safe_path(f"{folder}/{name}" if folder else name)
+                rel = material_path(f"{folder}/{name}" if folder else name)
             except ValueError as e:
                 return handout_page(error=str(e)), 400
             target = materials / rel

@@ -69,6 +69,16 @@ def material_files(materials: Path) -> dict[str, Path]:
     return found
 
 
+def material_path(rel: str) -> str:
+    """`rel` as a path inside the materials folder; ValueError when it would leave it or
+    be skipped at hand-out (hidden names)."""
+    path = PurePosixPath(rel.strip().strip("/"))
+    if (not path.parts or path.is_absolute() or ".." in path.parts or "\x00" in rel
+            or any(p.startswith(".") or p in SKIP_PARTS for p in path.parts)):
+        raise ValueError(f"not a usable materials path: {rel!r}")
+    return str(path)
+
+
 def _updated_name(home: Path, rel: str) -> str:
     p = PurePosixPath(rel)
     for n in range(1, 1000):

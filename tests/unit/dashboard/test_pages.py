@@ -6,6 +6,7 @@ real hub with a real Chromium; these check the contract quickly.
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -37,7 +38,8 @@ def app(tmp_path):
     users.write_text("alice:a\nbob:b\n[instructors]\nteacher:t\n")
     settings = Settings(prefix="/services/dashboard/", state_dir=tmp_path / "state",
                         output_dir=tmp_path / "out", home_root=tmp_path / "home",
-                        users_file=users)
+                        users_file=users, materials_dir=tmp_path / "materials",
+                        ledger_dir=tmp_path / "ledger")
     gate = AuthGate(USERS.get, access_scopes={ACCESS}, instructor_scope=INSTRUCTOR_SCOPE,
                     cookie_name="dash", cookie_path="/services/dashboard/", secret=b"s" * 32)
     app = create_app(settings, gate=gate)
@@ -112,3 +114,27 @@ def test_form_posts_need_the_csrf_token(app, tmp_path):
     r = client.post(f"{URL}/users", data={"name": "dora", "_csrf": token})
     assert r.status_code == 201 and "dora" in r.get_data(as_text=True)
     assert "mallory" not in (tmp_path / "users.txt").read_text()
+
+
+def instructor_browser(app):
+    """A test client holding the instructor's session cookie, and the page's form token."""
+    client = app.test_client()
+    client.set_cookie("dash", app.extensions["dashboard"]["gate"].serializer.dumps(
+        "teacher-token"), path="/services/dashboard/")
+    page = client.get(f"{URL}/handout").get_data(as_text=True)
+    return client, page.split('name="_csrf" value="')[1].split('"')[0]
+
+
+def test_upload_materials_into_a_folder(app):
+    client, token = instructor_browser(app)
+    materials = app.extensions["dashboard"]["settings"].materials_dir
+    r = client.post(f"{URL}/materials", content_type="multipart/form-data", data={
+        "_csrf": token, "folder": "day2", "files": (io.BytesIO(b"print(1)\n"), "task.py")})
+    assert r.status_code == 200 and "Uploaded day2/task.py" in r.get_data(as_text=True)
+    assert (materials / "day2" / "task.py").read_bytes() == b"print(1)\n"
+    r = client.post(f"{URL}/materials", content_type="multipart/form-data", data={
+        "_csrf": token, "folder": "../../etc", "files": (io.BytesIO(b"x"), "passwd")})
+    assert r.status_code == 400 and not (materials.parent / "etc").exists()
+    r = client.post(f"{URL}/materials", content_type="multipart/form-data", data={
+        "folder": "day2", "files": (io.BytesIO(b"x"), "evil.py")})
+    assert r.status_code == 403  # no form token

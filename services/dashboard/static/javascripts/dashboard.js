@@ -41,23 +41,37 @@
   }
 
   // -- index: participants x notebooks, their servers, and what instructors did -------
+  // The board is rebuilt whenever anything changes (a restart changes a server's state
+  // several times), so what an action says is kept here, per participant, not in the DOM.
+  var results = {};
+
+  function showResult(user, text, state) {
+    results[user] = { text: text, state: state };
+    var span = document.querySelector('tr[data-user="' + user + '"] .result');
+    if (span) {
+      span.textContent = text;
+      span.className = "result " + state;
+    }
+  }
+
   function act(box, button, action, user) {
     var verb = action === "restart" ? "Restart" : "Start";
     if (action === "restart" && !window.confirm(verb + " " + user + "'s server? Running kernels stop; files stay.")) return;
-    var result = button.parentNode.querySelector(".result");
     button.disabled = true;
-    result.textContent = " " + verb.toLowerCase() + "ing…";
+    showResult(user, " " + verb.toLowerCase() + "ing…", "busy");
     fetch(box.dataset.actions + action + "/" + encodeURIComponent(user), {
       method: "POST", credentials: "same-origin",
       headers: { "X-CSRF-Token": box.dataset.csrf, Accept: "application/json" },
     }).then(function (r) {
       return r.json().then(function (entry) {
-        result.textContent = r.ok ? " ✓ " + action + "ed" + (entry.detail.seconds ? " in " + entry.detail.seconds + " s" : "")
-                                  : " ✗ " + (entry.detail && entry.detail.error || entry.message);
-        result.className = "result " + (r.ok ? "ok" : "failed");
+        if (r.ok) {
+          showResult(user, " ✓ " + action + "ed" + (entry.detail.seconds ? " in " + entry.detail.seconds + " s" : ""), "ok");
+        } else {
+          showResult(user, " ✗ " + (entry.detail && entry.detail.error || entry.message), "failed");
+        }
       });
     }).catch(function (e) {
-      result.textContent = " ✗ " + e.message;
+      showResult(user, " ✗ " + e.message, "failed");
     }).then(function () { button.disabled = false; });
   }
 
@@ -71,7 +85,8 @@
       cell.appendChild(document.createTextNode(" "));
       cell.appendChild(button);
     }
-    cell.appendChild(el("span", { class: "result" }));
+    var last = results[user];
+    cell.appendChild(el("span", { class: "result " + (last ? last.state : ""), text: last ? last.text : "" }));
     return cell;
   }
 
