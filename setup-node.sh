@@ -121,6 +121,7 @@ wait_for() {  # seconds, command...
 step_engine() {
   if docker info >/dev/null 2>&1; then say "Docker engine running"; return; fi
   say "starting the Docker engine"
+  rm -f /run/workshop-dockerd.pid  # from an engine an earlier run started; gone now
   service_up docker || true
   if wait_for 20 docker info; then return; fi
   # Hosts without an init system and without overlayfs/iptables (some containers and
