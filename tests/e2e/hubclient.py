@@ -128,16 +128,21 @@ class Kernel:
         sslopt = {"ca_certs": session.verify} if isinstance(session.verify, str) else {}
         self.ws = websocket.create_connection(url, cookie=cookies, timeout=60, sslopt=sslopt)
 
-    def execute(self, code: str, timeout: float = 60) -> dict[str, str]:
-        """Run `code`; returns {'stdout', 'stderr', 'result', 'error'} as text."""
+    def send_execute(self, code: str, store_history: bool = True) -> str:
+        """Send an execute_request as JupyterLab does; its msg_id (replies carry it)."""
         msg_id = uuid.uuid4().hex
         self.ws.send(json.dumps({
             "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "e2e",
                        "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
             "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True,
+            "content": {"code": code, "silent": False, "store_history": store_history,
                         "user_expressions": {}, "allow_stdin": False},
         }))
+        return msg_id
+
+    def execute(self, code: str, timeout: float = 60) -> dict[str, str]:
+        """Run `code`; returns {'stdout', 'stderr', 'result', 'error'} as text."""
+        msg_id = self.send_execute(code)
         out = {"stdout": "", "stderr": "", "result": "", "error": ""}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

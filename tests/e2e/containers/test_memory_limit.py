@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 import websocket
@@ -38,13 +37,7 @@ def cgroup_limit(user: str) -> str:
 def execute_until_killed(kernel: Kernel, code: str, timeout: float = 120) -> list[str]:
     """Run `code`; what happened: 'printed:<text>', 'reply:<status>', 'restarting', 'dead',
     'closed' (the websocket went away with the server) or 'timeout'."""
-    msg_id = uuid.uuid4().hex
-    kernel.ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "e2e",
-                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False}}))
+    msg_id = kernel.send_execute(code, store_history=False)
     seen: list[str] = []
     deadline = time.monotonic() + timeout
     kernel.ws.settimeout(5)
