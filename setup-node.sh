@@ -118,16 +118,44 @@ wait_for() {  # seconds, command...
   done
 }
 
+# overlay2 shares an image's layers between containers; vfs copies the whole image for
+# every container (tens of seconds each for a 1 GB image). vfs only where overlay fails.
+storage_driver() {
+  local t; t=$(mktemp -d)
+  mkdir -p "$t/lower" "$t/upper" "$t/work" "$t/merged"
+  if mount -t overlay overlay -o "lowerdir=$t/lower,upperdir=$t/upper,workdir=$t/work" \
+       "$t/merged" 2>/dev/null; then
+    umount "$t/merged"; rm -rf "$t"; echo overlay2
+  else
+    rm -rf "$t"; echo vfs
+  fi
+}
+
 step_engine() {
-  if docker info >/dev/null 2>&1; then say "Docker engine running"; return; fi
-  say "starting the Docker engine"
+  if docker info >/dev/null 2>&1; then
+    say "Docker engine running (storage: $(docker info --format '{{.Driver}}' 2>/dev/null))"
+    return
+  fi
   rm -f /run/workshop-dockerd.pid  # from an engine an earlier run started; gone now
-  service_up docker || true
-  if wait_for 20 docker info; then return; fi
-  # Hosts without an init system and without overlayfs/iptables (some containers and
-  # sandboxes): a minimal engine. The appliance uses host networking only, so no bridge.
-  note "the packaged service did not come up; starting a minimal engine (vfs, no bridge)"
-  nohup dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+  if has_systemd; then
+    say "starting the Docker engine (systemd)"
+    systemctl enable --now docker >/dev/null 2>&1 || true
+    wait_for 60 docker info && return
+    die "the docker service did not start: journalctl -u docker"
+  fi
+  # No init system (containers, sandboxes, minimal VMs): the distribution's init script
+  # would add a bridge network and firewall rules; the appliance uses host networking
+  # only, so the engine runs with neither.
+  local driver; driver=$(storage_driver)
+  say "starting a Docker engine (storage: $driver, host networking only)"
+  if [ "$driver" = vfs ]; then
+    note "overlay mounts fail here: vfs copies the whole image for every container (slow)"
+  fi
+  if [ -d /var/lib/docker ] && [ ! -d "/var/lib/docker/$driver" ] \
+     && ls /var/lib/docker/{vfs,overlay2} >/dev/null 2>&1; then
+    note "images stored with another driver are not visible to $driver: they are rebuilt"
+  fi
+  nohup dockerd --storage-driver="$driver" --iptables=false --ip6tables=false --bridge=none \
     >/var/log/workshop-dockerd.log 2>&1 &
   echo $! >/run/workshop-dockerd.pid
   wait_for 60 docker info || die "Docker engine did not start: see /var/log/workshop-dockerd.log"
@@ -135,7 +163,9 @@ step_engine() {
 
 step_base_image() {
   local image suite
-  image=$(awk '/^FROM /{print $2; exit}' Dockerfile)
+  # WORKSHOP_BASE_IMAGE builds the same base under another tag (the tests use a
+  # throw-away one, so this path runs on every CI run without touching the real tag).
+  image=${WORKSHOP_BASE_IMAGE:-$(awk '/^FROM /{print $2; exit}' Dockerfile)}
   if docker image inspect "$image" >/dev/null 2>&1; then say "$image present"; return; fi
   say "pulling $image"
   if timeout 300 docker pull -q "$image" 2>/dev/null; then return; fi
@@ -149,8 +179,10 @@ step_base_image() {
   mmdebstrap --quiet --variant=minbase --include=ca-certificates \
     --customize-hook='if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" && chroot "$1" update-ca-certificates >/dev/null; fi' \
     "$suite" "$tar" http://deb.debian.org/debian
-  docker import -q "$tar" "$image" >/dev/null
+  # `docker import` has no -q in every client (20.10 and 28.x lack it): drop its output.
+  docker import "$tar" "$image" >/dev/null
   rm -f "$tar"
+  say "$image built ($(docker image inspect -f '{{.Size}}' "$image" | numfmt --to=iec))"
 }
 
 step_project() {
@@ -257,13 +289,40 @@ step_renewal() {
   fi
 }
 
+# Runs a long command with its whole output in LOG, showing on the terminal one line per
+# build step and the elapsed time every 15 s, so minutes of building are not silence.
+run_with_progress() {  # log, command...
+  local log=$1; shift
+  : >"$log"
+  "$@" >"$log" 2>&1 &
+  local pid=$! shown=0 started=$SECONDS last_tick=$SECONDS rc
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    local lines; lines=$(wc -l <"$log")
+    if [ "$lines" -gt "$shown" ]; then
+      # BuildKit's plain progress: "#7 [hub 3/5] RUN apt-get ..." starts a step.
+      sed -n "$((shown + 1)),${lines}p" "$log" \
+        | grep -E '^#[0-9]+ \[[^]]*[0-9]+/[0-9]+\]|Container .* (Started|Recreated|Created)' \
+        | cut -c1-110 | sed 's/^/    /' || true
+      shown=$lines
+    fi
+    if [ $((SECONDS - last_tick)) -ge 15 ]; then
+      note "... $((SECONDS - started)) s"
+      last_tick=$SECONDS
+    fi
+  done
+  wait "$pid" && rc=0 || rc=$?
+  return "$rc"
+}
+
 step_stack() {
-  say "docker compose up -d --build"
-  local log=tmp/setup-compose.log
-  if ! docker compose --progress=plain up -d --build >"$log" 2>&1; then
+  say "docker compose up -d --build (the first build takes a few minutes)"
+  local log=tmp/setup-compose.log started=$SECONDS
+  if ! run_with_progress "$log" docker compose --progress=plain up -d --build; then
     tail -n 30 "$log"
     die "docker compose up failed (whole log: $PROJECT/$log)"
   fi
+  note "built and started in $((SECONDS - started)) s (whole log: $PROJECT/$log)"
   docker compose ps --format '{{.Name}}: {{.Status}}' | sed 's/^/    /'
   [ "$(docker compose ps -q | wc -l)" -ge 1 ] || die "the hub container is not running"
 }

@@ -10,7 +10,6 @@
 # ruff: noqa: F821  (`c` is provided by JupyterHub when it loads this file)
 
 import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ sys.path.insert(0, SERVICES)
 
 from dashboard.settings import INSTRUCTOR_SCOPE  # noqa: E402
 from workshop.authenticator import UsersFileAuthenticator  # noqa: E402
+from workshop.keys import persistent_secret  # noqa: E402
 from workshop.spawner import WorkshopSpawner  # noqa: E402
 
 STATE = Path("/srv/hub/state")  # named volume: hub database and secrets
@@ -30,17 +30,6 @@ LEDGER = str(STATE / "handouts")  # what each participant was given (one ledger 
 IDLE_TIMEOUT = int(os.environ.get("WORKSHOP_IDLE_TIMEOUT", 3 * 3600))
 
 
-def persistent_secret(name: str) -> str:
-    """A random secret kept in the state volume (0600), the same across restarts."""
-    path = STATE / name
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def service_env(**extra: str) -> dict[str, str]:
     return {"PYTHONPATH": SERVICES, "WORKSHOP_USERS_FILE": USERS_FILE, **extra}
 
@@ -50,7 +39,7 @@ c.JupyterHub.bind_url = f"http://{BIND}"
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = 8081
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
-c.ConfigurableHTTPProxy.auth_token = persistent_secret("proxy_token")
+c.ConfigurableHTTPProxy.auth_token = persistent_secret(STATE / "proxy_token")
 
 # -- state ------------------------------------------------------------------------------
 c.JupyterHub.db_url = f"sqlite:///{STATE}/jupyterhub.sqlite"

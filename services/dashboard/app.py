@@ -11,12 +11,13 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from workshop.hubapi import HubAPI
+from workshop.keys import persistent_secret
 from workshop.materials import Ledger
 from workshop.roster import RosterFile
 
 from . import actions, api, pages, people
 from .actionlog import ActionLog
-from .auth import AuthGate, hub_gate, load_secret
+from .auth import AuthGate, hub_gate
 from .capacity import host_memory
 from .contents_source import choose_source
 from .events import EventStore
@@ -34,7 +35,7 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if gate is None:
-        secret = load_secret(settings.state_dir / "cookie_secret")
+        secret = persistent_secret(settings.state_dir / "cookie_secret").encode()
         gate = hub_gate(settings.prefix, settings.instructor_scope, secret)
     store = EventStore(settings.state_dir / "events.sqlite")
     users = RosterFile(settings.users_file)

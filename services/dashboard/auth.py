@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
-import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,18 +25,6 @@ from jupyterhub.services.auth import HubOAuth, check_scopes
 
 UserModel = dict[str, Any]
 TOKEN_HEADER = re.compile(r"^(?:token|bearer)\s+(\S+)$", re.IGNORECASE)
-
-
-def load_secret(path: Path) -> bytes:
-    """A persistent random secret (0600), so sessions survive a restart of the service."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_bytes(32))
-    return path.read_bytes()
 
 
 def is_https(req: Request) -> bool:

@@ -11,6 +11,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -18,6 +19,16 @@ import websocket
 
 BASE = "http://127.0.0.1:8000"
 XSRF_INPUT = re.compile(r'name="_xsrf"\s+value="([^"]+)"')
+
+
+def within(seconds: float, condition: Callable[[], object], what: str = "condition") -> float:
+    """Seconds until `condition()` held, polling; fails the test when it did not in time."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {seconds}s")
 
 
 class LoginFailed(AssertionError):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 from benchmarks.burst_login import burst, participants
 from tests.e2e.compose_stack import Stack
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import HubSession, within
 
 
 def test_burst_login_with_three_participants(stack: Stack):
     people = participants(3, prefix="smoke")
     stack.write_users(stack.users_file.read_text() + "[participants]\n"
                       + "".join(f"{name}:{password}\n" for name, password in people))
-    deadline = time.monotonic() + 10
-    while not all(HubSession(n).can_login(p) for n, p in people):
-        assert time.monotonic() < deadline, "benchmark users could not log in"
-        time.sleep(0.3)
+    within(10, lambda: all(HubSession(n).can_login(p) for n, p in people),
+           "benchmark users log in")
     result = burst(people)
     print("\n" + result.row())
     assert result.failures == []

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 from tests.e2e.appliance.conftest import MATERIALS, PASSWORDS
 from tests.e2e.compose_stack import Stack
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import HubSession, within
 
 
 def test_autosave_every_30s_through_settings_overrides(stack: Stack, alice: HubSession):
@@ -24,9 +23,7 @@ def test_materials_arrive_on_first_spawn_and_never_overwrite(stack: Stack):
     home = stack.home / "erin"
     # The users sync made erin's home before her first spawn; she already has her own
     # welcome.md there (say, from an earlier workshop).
-    deadline = time.monotonic() + 10
-    while not home.is_dir() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    within(10, home.is_dir, "users-sync makes erin's home")
     uid = stack.uid_of("erin")
     mine = home / "welcome.md"
     mine.write_text("my own notes\n")
@@ -45,9 +42,7 @@ def test_materials_arrive_on_first_spawn_and_never_overwrite(stack: Stack):
     # Deleting a handed-out file is the participant's choice: a new spawn does not undo it.
     copied.unlink()
     erin.hub_api("DELETE", f"/users/{erin.name}/server")
-    deadline = time.monotonic() + 60
-    while erin.user_model()["servers"] and time.monotonic() < deadline:
-        time.sleep(0.5)
+    within(60, lambda: not erin.user_model()["servers"], "erin's server stops")
     erin.spawn()
     assert not copied.exists()
 

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import requests
 
 from tests.e2e.appliance.conftest import BROKEN_LINE, PASSWORDS, USERS
 from tests.e2e.compose_stack import Stack
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import HubSession, within
 
 LIVE_WITHIN = 5.0
 EVENTS = "http://127.0.0.1:8000/services/dashboard/events"
-
-
-def within(seconds: float, condition: Callable[[], bool]) -> float:
-    """Seconds until `condition` held; fails the test when it did not within `seconds`."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {seconds}s")
 
 
 def test_malformed_line_is_reported_with_its_number(stack: Stack):
