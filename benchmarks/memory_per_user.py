@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=20, help="seconds of idling first")
     args = parser.parse_args()
     people = participants(args.users, prefix="mem")
-    stack = Stack(ROOT / "tmp" / "bench-memory", project="workshop-bench")
+    stack = Stack(ROOT / "tmp" / "bench-memory", project="workshop-bench", port=920)
     stack.down()
     stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {})
     print(f"stack healthy after {stack.up():.1f}s", flush=True)

@@ -17,29 +17,38 @@ SERVICES = "/srv/services"
 sys.path.insert(0, SERVICES)
 
 from dashboard.settings import INSTRUCTOR_SCOPE  # noqa: E402
+from workshop.addresses import Addresses  # noqa: E402
 from workshop.authenticator import UsersFileAuthenticator  # noqa: E402
 from workshop.keys import persistent_secret  # noqa: E402
 from workshop.spawner import WorkshopSpawner  # noqa: E402
 
 STATE = Path("/srv/hub/state")  # named volume: hub database and secrets
 USERS_FILE = os.environ.get("WORKSHOP_USERS_FILE", "/srv/hub/etc/jupyterhub/users.txt")
-BIND = os.environ.get("WORKSHOP_BIND", "127.0.0.1:8000")
-DASHBOARD_URL = "http://127.0.0.1:10101"
+# Loopback ports below 1024 and the public URL (services/workshop/addresses.py).
+ADDRESSES = Addresses.from_env()
 MATERIALS = "/srv/hub/materials"  # handed out at spawn and from the dashboard
 LEDGER = str(STATE / "handouts")  # what each participant was given (one ledger for both)
 IDLE_TIMEOUT = int(os.environ.get("WORKSHOP_IDLE_TIMEOUT", 3 * 3600))
 
 
 def service_env(**extra: str) -> dict[str, str]:
-    return {"PYTHONPATH": SERVICES, "WORKSHOP_USERS_FILE": USERS_FILE, **extra}
+    where = {k: os.environ[k] for k in ("WORKSHOP_PORT", "WORKSHOP_PUBLIC_URL",
+                                        "WORKSHOP_SUBDOMAINS") if k in os.environ}
+    return {"PYTHONPATH": SERVICES, "WORKSHOP_USERS_FILE": USERS_FILE, **where, **extra}
 
 
-# -- network: all on loopback ------------------------------------------------------------
-c.JupyterHub.bind_url = f"http://{BIND}"
+# -- network: all on loopback, ports only root may bind ------------------------------------
+c.JupyterHub.bind_url = ADDRESSES.proxy_url
 c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = 8081
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
+c.JupyterHub.hub_port = ADDRESSES.hub_port
+c.ConfigurableHTTPProxy.api_url = ADDRESSES.proxy_api_url
 c.ConfigurableHTTPProxy.auth_token = persistent_secret(STATE / "proxy_token")
+# Every participant's server, and the dashboard, on an origin of its own (JupyterHub's
+# security model: users must never serve pages on the hub's origin). Without a wildcard
+# name and certificate (WORKSHOP_SUBDOMAINS=no) instructors may not enter participants'
+# servers at all (see the instructor role below).
+if ADDRESSES.subdomains:
+    c.JupyterHub.subdomain_host = ADDRESSES.public_url
 
 # -- state ------------------------------------------------------------------------------
 c.JupyterHub.db_url = f"sqlite:///{STATE}/jupyterhub.sqlite"
@@ -58,7 +67,7 @@ c.WorkshopHomes.materials_dir = MATERIALS
 c.WorkshopHomes.ledger_dir = LEDGER
 c.Spawner.environment = {
     # Where the save hook (etc/jupyter/jupyter_server_config.py) posts its events.
-    "WORKSHOP_EVENTS_URL": f"{DASHBOARD_URL}/services/dashboard/events",
+    "WORKSHOP_EVENTS_URL": f"{ADDRESSES.dashboard_url}/services/dashboard/events",
 }
 # A whole class logs in at once at 9:00: give slow starts room instead of failing them.
 c.Spawner.start_timeout = 120
@@ -89,6 +98,7 @@ c.JupyterHub.custom_scopes = {
     INSTRUCTOR_SCOPE: {"description": "See every participant's work on the dashboard."},
 }
 DASHBOARD_ACCESS = "access:services!service=dashboard"
+STEP_IN = "access:servers!group=participants"
 c.JupyterHub.load_roles = [
     # Everyone may reach the dashboard's door: servers post save events with their own
     # token (a token never has more than its owner). The dashboard itself shows pages only
@@ -100,7 +110,7 @@ c.JupyterHub.load_roles = [
     # the spot) and start/stop them; never into another instructor's.
     {"name": "instructor", "groups": ["instructors"],
      "description": "Instructors: the dashboard, and participants' servers",
-     "scopes": [INSTRUCTOR_SCOPE, DASHBOARD_ACCESS, "access:servers!group=participants",
+     "scopes": [INSTRUCTOR_SCOPE, DASHBOARD_ACCESS, STEP_IN,
                 "admin:servers!group=participants"]},
     # The dashboard lists who runs a server and restarts a stuck participant's server.
     {"name": "dashboard", "services": ["dashboard"],
@@ -119,11 +129,19 @@ c.JupyterHub.load_roles = [
      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
 ]
 
+# Stepping into a participant's server runs what the participant serves in the
+# instructor's browser: only where that is an origin apart from the hub's and the
+# dashboard's. Without subdomains, instructors see work on the board but never enter.
+if not ADDRESSES.subdomains:
+    for _role in c.JupyterHub.load_roles:
+        if _role["name"] == "instructor":
+            _role["scopes"].remove(STEP_IN)
+
 # -- services -----------------------------------------------------------------------------
 # How the dashboard reads saved notebooks (services/dashboard/settings.py): from the homes
 # on disk, or through participants' servers (DASHBOARD_SOURCE=contents|files|auto), and
 # where it looks for homes (DASHBOARD_HOME_ROOT: the e2e tests hide them this way).
-DASHBOARD_SOURCE_ENV = {"DASHBOARD_PROXY_URL": f"http://{BIND}"}
+DASHBOARD_SOURCE_ENV = {"DASHBOARD_PROXY_URL": ADDRESSES.proxy_url}
 if "DASHBOARD_SOURCE" in os.environ:
     DASHBOARD_SOURCE_ENV["DASHBOARD_SOURCE"] = os.environ["DASHBOARD_SOURCE"]
 if "DASHBOARD_HOME_ROOT" in os.environ:
@@ -131,7 +149,7 @@ if "DASHBOARD_HOME_ROOT" in os.environ:
 c.JupyterHub.services = [
     {
         "name": "dashboard",
-        "url": DASHBOARD_URL,
+        "url": ADDRESSES.dashboard_url,
         "command": [sys.executable, "-m", "dashboard"],
         "cwd": SERVICES,
         "display": True,

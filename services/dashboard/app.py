@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from workshop.addresses import Addresses
 from workshop.hubapi import HubAPI
 from workshop.keys import persistent_secret
 from workshop.materials import Ledger
@@ -75,8 +76,10 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
     app.extensions["dashboard"] = {"settings": settings, "gate": gate, "store": store,
                                    "renderer": renderer, "worker": worker}
     app.register_blueprint(api.blueprint(store, gate, [on_event]), url_prefix=prefix)
+    addresses = Addresses.from_env()
+    lab_url = (lambda user: addresses.user(user, "lab/tree/")) if addresses.subdomains else None
     app.register_blueprint(pages.blueprint(gate, renderer, source, users, stats, servers,
-                                           actions_log), url_prefix=prefix)
+                                           actions_log, lab_url), url_prefix=prefix)
     app.register_blueprint(actions.blueprint(
         gate, servers, actions_log, users, materials=settings.materials_dir,
         ledger=Ledger(settings.ledger_dir), home_root=settings.home_root), url_prefix=prefix)

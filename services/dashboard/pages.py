@@ -70,7 +70,9 @@ def summary_update(renderer: Renderer, path: str, since: int) -> dict[str, Any]:
 
 def blueprint(gate: AuthGate, renderer: Renderer, source: NotebookSource,
               users: RosterFile, stats: Callable[[], dict[str, Any]], servers: Servers,
-              actions: ActionLog) -> Blueprint:
+              actions: ActionLog, lab_url: Callable[[str], str] | None = None) -> Blueprint:
+    """`lab_url(user)`: where an instructor steps into a participant's JupyterLab, or None
+    when that is not allowed (participants' servers on the hub's origin)."""
     bp = Blueprint("pages", __name__)
 
     def board() -> dict[str, Any]:
@@ -79,6 +81,8 @@ def blueprint(gate: AuthGate, renderer: Renderer, source: NotebookSource,
         states = servers.states()
         recent = actions.recent(15)
         data["participants"] = participants(users, renderer)
+        # Each participant's server has an origin of its own: the board links there.
+        data["lab"] = ({u: lab_url(u) for u in data["participants"]} if lab_url else None)
         data["servers"] = states  # None: the hub could not be asked
         data["actions"] = recent
         data["now"] = datetime.now(UTC).isoformat()

@@ -2,7 +2,11 @@
 
 The override (compose.e2e.yml) keeps the production docker-compose.yml as it is and only
 points users.txt, homes, materials and output at a scratch folder under tmp/e2e, under
-its own compose project, so a developer's own stack and data are never touched.
+its own compose project and on its own loopback ports (`port`, 4 of them, below 1024
+like the real ones), so an appliance running on this machine (the README's first
+command) and its data are never touched, and the two never answer for each other.
+Browsers reach it at http://lab.localhost:<port>, participants at
+<name>.lab.localhost:<port>.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from pathlib import Path
 
 import requests
 
+from tests.e2e import hubclient
+from workshop.addresses import Addresses
+
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDE = Path(__file__).with_name("compose.e2e.yml")
-PORTS = {8000: "the hub's proxy", 8001: "the proxy API", 8081: "the hub API",
-         10101: "the dashboard"}
 
 
 def port_holder(port: int) -> str | None:
@@ -31,10 +36,17 @@ def port_holder(port: int) -> str | None:
     return out or "an unknown process"
 
 
+def local_addresses(port: int) -> Addresses:
+    """A test stack's addresses: loopback ports from `port`, browsers at
+    lab.localhost:port (why not localhost itself: see hubclient)."""
+    return Addresses(port=port, public_url=f"http://lab.localhost:{port}")
+
+
 class Stack:
-    def __init__(self, workdir: Path, project: str = "workshop-e2e",
+    def __init__(self, workdir: Path, project: str = "workshop-e2e", port: int = 980,
                  extra_files: tuple[Path, ...] = ()) -> None:
         self.project = project
+        self.addresses = local_addresses(port)
         # More compose files after the test override, e.g. docker-compose.containers.yml.
         self.extra_files = extra_files
         self.workdir = workdir
@@ -47,10 +59,16 @@ class Stack:
     def compose(self, *args: str, check: bool = True,
                 timeout: float = 900) -> subprocess.CompletedProcess[str]:
         files = [ROOT / "docker-compose.yml", OVERRIDE, *self.extra_files]
-        cmd = ["docker", "compose", "-p", self.project,
-               *(arg for f in files for arg in ("-f", str(f))), *args]
         env = {"E2E_DIR": str(self.workdir), "PATH": "/usr/local/bin:/usr/bin:/bin",
-               "HOME": str(Path.home())}
+               "HOME": str(Path.home()), "WORKSHOP_PORT": str(self.addresses.port),
+               "WORKSHOP_PUBLIC_URL": self.addresses.public_url,
+               "WORKSHOP_SUBDOMAINS": "yes"}
+        # Never the developer's own .env (it may switch modes or ports of their appliance).
+        env_file = self.workdir.parent / f".{self.project}.env"
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        env_file.write_text("")
+        cmd = ["docker", "compose", "-p", self.project, "--env-file", str(env_file),
+               *(arg for f in files for arg in ("-f", str(f))), *args]
         result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                                 timeout=timeout, check=False)
         if check and result.returncode != 0:
@@ -82,20 +100,22 @@ class Stack:
 
     def up(self) -> float:
         """Build and start; returns the seconds until /hub/health and the dashboard answer."""
-        busy = {p: who for p in PORTS if (who := port_holder(p))}
+        ports = self.addresses.internal_ports()
+        busy = {p: who for p in ports if (who := port_holder(p))}
         if busy:
-            lines = "; ".join(f"127.0.0.1:{p} ({PORTS[p]}) is held by: {w}"
+            lines = "; ".join(f"127.0.0.1:{p} ({ports[p]}) is held by: {w}"
                               for p, w in busy.items())
             raise RuntimeError(f"cannot start the test stack: {lines}")
         started = time.monotonic()
+        hubclient.use(self.addresses)  # every HubSession of the tests talks to this stack
         self.compose("up", "-d", "--build")
         self.wait_healthy()
         return time.monotonic() - started
 
     def wait_healthy(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
-        urls = ["http://127.0.0.1:8000/hub/health",
-                "http://127.0.0.1:8000/services/dashboard/health"]
+        urls = [self.addresses.hub("/hub/health"),
+                self.addresses.service("dashboard", "health")]
         while time.monotonic() < deadline:
             try:
                 if all(requests.get(u, timeout=2).status_code == 200 for u in urls):

@@ -1,14 +1,26 @@
 """A participant's browser, reduced to HTTP: real logins, spawns, contents and kernels.
 
-Everything goes through the proxy on 127.0.0.1:8000 exactly as a browser would: the
-login form with its _xsrf token, the OAuth redirects into the participant's server, the
-Jupyter REST API with the server's _xsrf cookie, kernels over websockets.
+Everything goes through the stack's public address exactly as a browser would: the
+login form with its _xsrf token on the hub's origin, the OAuth redirects into the
+participant's server on its own subdomain, the Jupyter REST API with the server's _xsrf
+cookie, kernels over websockets. Which stack: the one last started (`use`), unless a
+session is given its own `Addresses`.
+
+Browsers resolve every *.localhost name to this machine (Chromium does, RFC 6761 asks
+for it); Python's resolver only knows "localhost" itself. Importing this module teaches
+this process the same, so tests and benchmarks reach participants' subdomains.
+
+Test stacks are at `lab.localhost`, not at `localhost` itself: the hub's session cookie
+is set for the hub's domain (so its subdomains share it), and Python's cookie jar files
+a dotless host's cookies under "localhost.local", where a domain cookie for ".localhost"
+never matches again (browsers have no such quirk: the README's http://localhost works).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -17,8 +29,41 @@ from typing import Any
 import requests
 import websocket
 
-BASE = "http://127.0.0.1:8000"
+from workshop.addresses import Addresses
+
 XSRF_INPUT = re.compile(r'name="_xsrf"\s+value="([^"]+)"')
+
+
+_getaddrinfo = socket.getaddrinfo
+
+
+def _localhost_names(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if isinstance(host, str) and host.endswith(".localhost"):
+        host = "127.0.0.1"
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _localhost_names
+
+_current = Addresses(port=980, public_url="http://lab.localhost:980")
+
+
+def use(addresses: Addresses) -> None:
+    """Sessions made from now on talk to the stack at `addresses`."""
+    global _current
+    _current = addresses
+
+
+def current() -> Addresses:
+    return _current
+
+
+def hub_url(path: str) -> str:
+    return _current.hub(path)
+
+
+def dashboard_url(path: str = "") -> str:
+    return _current.service("dashboard", path)
 
 
 def within(seconds: float, condition: Callable[[], object], what: str = "condition") -> float:
@@ -36,9 +81,11 @@ class LoginFailed(AssertionError):
 
 
 class HubSession:
-    def __init__(self, name: str, base: str = BASE, verify: str | bool = True) -> None:
+    def __init__(self, name: str, addresses: Addresses | None = None,
+                 verify: str | bool = True) -> None:
         self.name = name
-        self.base = base
+        self.addresses = addresses or _current
+        self.base = self.addresses.public_url
         self.verify = verify  # a CA bundle when the hub is behind nginx with a test CA
         self.http = requests.Session()
         self.http.verify = verify
@@ -62,7 +109,7 @@ class HubSession:
             raise LoginFailed(f"login of {self.name} refused: {r.status_code}")
 
     def can_login(self, password: str) -> bool:
-        fresh = HubSession(self.name, self.base, self.verify)
+        fresh = HubSession(self.name, self.addresses, self.verify)
         try:
             fresh.login(password)
         except LoginFailed:
@@ -71,7 +118,15 @@ class HubSession:
 
     def _hub_xsrf(self) -> dict[str, str]:
         # The _xsrf cookie changes at login; API calls with the session cookie send it back.
-        return {"X-XSRFToken": self.http.cookies.get("_xsrf", path="/hub/") or ""}
+        return {"X-XSRFToken": self._cookie("_xsrf", self.addresses.hostname, "/hub/")}
+
+    def _cookie(self, name: str, host: str, path: str) -> str:
+        # http.cookiejar files a dotless host's cookies under "<host>.local".
+        for cookie in self.http.cookies:
+            if (cookie.name == name and cookie.path == path
+                    and cookie.domain.lstrip(".") in (host, f"{host}.local")):
+                return cookie.value or ""
+        return ""
 
     def hub_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.http.request(method, f"{self.base}/hub/api{path}",
@@ -103,7 +158,7 @@ class HubSession:
     # -- the participant's own server ---------------------------------------------------
     @property
     def server_url(self) -> str:
-        return f"{self.base}/user/{self.name}"
+        return self.addresses.user(self.name).rstrip("/")
 
     def open_lab(self) -> requests.Response:
         """What a browser does first: /user/<name>/lab, following the OAuth redirects."""
@@ -112,7 +167,7 @@ class HubSession:
         return r
 
     def server_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        xsrf = self.http.cookies.get("_xsrf", path=f"/user/{self.name}/") or ""
+        xsrf = self._cookie("_xsrf", self.addresses.user_host(self.name), f"/user/{self.name}/")
         return self.http.request(method, f"{self.server_url}/api{path}",
                                  headers={"X-XSRFToken": xsrf}, timeout=60, **kwargs)
 
@@ -135,7 +190,9 @@ class Kernel:
         self.session = session
         self.id = kernel_id
         url = session.server_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels"
-        cookies = "; ".join(f"{c.name}={c.value}" for c in session.http.cookies)
+        host = session.addresses.user_host(session.name)
+        cookies = "; ".join(f"{c.name}={c.value}" for c in session.http.cookies
+                            if c.domain.lstrip(".") in (host, f"{host}.local"))
         sslopt = {"ca_certs": session.verify} if isinstance(session.verify, str) else {}
         self.ws = websocket.create_connection(url, cookie=cookies, timeout=60, sslopt=sslopt)
 

@@ -9,8 +9,8 @@ import bcrypt
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.compose_stack import ROOT, Stack
-from tests.e2e.hubclient import BASE, HubSession
+from tests.e2e.compose_stack import ROOT, Stack, local_addresses
+from tests.e2e.hubclient import HubSession
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "erin": "erin-pw", "teacher": "teacher-pw"}
 # bob's password is a bcrypt hash; line 5 is deliberately broken and must be skipped.
@@ -23,7 +23,11 @@ this line is broken
 [instructors]
 teacher:{PASSWORDS["teacher"]}
 """
-DASHBOARD = f"{BASE}/services/dashboard"
+# This package's stack: loopback ports 980-983, http://lab.localhost:980 for browsers.
+ADDRESSES = local_addresses(980)
+BASE = ADDRESSES.public_url
+DASHBOARD = ADDRESSES.service("dashboard").rstrip("/")
+EVENTS = f"{DASHBOARD}/events"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -32,7 +36,7 @@ MATERIALS = {"welcome.md": "# Welcome\n", "exercise.py": "print('hello')\n"}
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
-    s = Stack(ROOT / "tmp" / "e2e")
+    s = Stack(ROOT / "tmp" / "e2e", port=ADDRESSES.port)
     s.down()  # a stack left over from an interrupted run
     s.prepare(USERS, MATERIALS)
     try:

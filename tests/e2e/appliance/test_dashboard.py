@@ -11,9 +11,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.appliance.conftest import DASHBOARD, PASSWORDS
+from tests.e2e.appliance.conftest import BASE, DASHBOARD, PASSWORDS
 from tests.e2e.compose_stack import Stack
-from tests.e2e.hubclient import BASE, HubSession, within
+from tests.e2e.hubclient import HubSession, within
 
 NOTEBOOK = "day1/live.ipynb"
 
@@ -114,9 +114,11 @@ def test_adding_a_participant_through_the_form(instructor: Page):
 
 def test_forged_form_posts_are_refused(stack: Stack, instructor: Page):
     # The instructor's own session cookie, but not our form (no CSRF token): refused.
-    r = instructor.context.request.post(f"{DASHBOARD}/users",
-                                        form={"name": "mallory", "password": "x"})
-    assert r.status == 403
+    instructor.goto(f"{DASHBOARD}/")
+    status = instructor.evaluate("""async (url) => (await fetch(url, {method: "POST",
+        body: new URLSearchParams({name: "mallory", password: "x"})})).status""",
+                                 f"{DASHBOARD}/users")
+    assert status == 403
     anonymous = requests.post(f"{DASHBOARD}/users", data={"name": "mallory", "password": "x"},
                               timeout=10, allow_redirects=False)
     assert anonymous.status_code == 302  # to the login

@@ -6,11 +6,11 @@ import time
 
 import requests
 
+from tests.e2e.appliance.conftest import DASHBOARD, EVENTS
 from tests.e2e.compose_stack import Stack
 from tests.e2e.hubclient import HubSession
 
-EVENTS = "http://127.0.0.1:8000/services/dashboard/events"
-HEALTH = "http://127.0.0.1:8000/services/dashboard/health"
+HEALTH = f"{DASHBOARD}/health"
 
 
 def post(token: str | None, body: str | dict) -> requests.Response:

@@ -8,9 +8,9 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.appliance.conftest import DASHBOARD
+from tests.e2e.appliance.conftest import ADDRESSES, DASHBOARD
 from tests.e2e.compose_stack import Stack
-from tests.e2e.hubclient import BASE, HubSession
+from tests.e2e.hubclient import HubSession
 
 HELP = "day1/help.ipynb"
 
@@ -41,7 +41,7 @@ def test_instructor_steps_into_bobs_notebook(stack: Stack, instructor: Page, bob
     # Entering somebody else's server, JupyterHub asks the instructor to confirm once.
     if "/hub/api/oauth2/authorize" in lab.url:
         lab.click("button[type=submit]")
-    lab.wait_for_url(f"{BASE}/user/bob/lab/tree/{HELP}*", timeout=60000)
+    lab.wait_for_url(f"{ADDRESSES.user('bob')}lab/tree/{HELP}*", timeout=60000)
     # The browser really is in bob's JupyterLab, on his notebook.
     expect(lab).to_have_title(re.compile(r"help\.ipynb"), timeout=60000)
     lab.close()
@@ -49,9 +49,9 @@ def test_instructor_steps_into_bobs_notebook(stack: Stack, instructor: Page, bob
 
 def test_participants_cannot_enter_each_others_servers(stack: Stack, alice: HubSession,
                                                        bob: HubSession):
-    r = bob.http.get(f"{BASE}/user/alice/lab", timeout=30)
+    r = bob.http.get(ADDRESSES.user("alice", "lab"), timeout=30)
     assert r.status_code == 403
-    r = alice.http.get(f"{BASE}/user/teacher/api/status", timeout=30)
+    r = alice.http.get(ADDRESSES.user("teacher", "api/status"), timeout=30)
     assert r.status_code in (403, 404, 503)
 
 

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from tests.e2e.appliance.conftest import PASSWORDS
+from tests.e2e.appliance.conftest import ADDRESSES, EVENTS, PASSWORDS
 from tests.e2e.compose_stack import Stack
 from tests.e2e.hubclient import HubSession
 
@@ -16,7 +16,7 @@ NOTEBOOK = [{"cell_type": "code", "execution_count": 1, "metadata": {}, "source"
 
 
 def test_health_logins_and_servers(stack: Stack, alice: HubSession, bob: HubSession):
-    assert requests.get("http://127.0.0.1:8000/hub/health", timeout=5).status_code == 200
+    assert requests.get(ADDRESSES.hub("/hub/health"), timeout=5).status_code == 200
     for session in (alice, bob):
         status = session.server_api("GET", "/status")
         assert status.status_code == 200, status.text
@@ -45,7 +45,7 @@ def test_save_lands_in_home_owned_by_participant_and_reaches_dashboard(
     deadline = time.monotonic() + 5
     events: list = []
     while time.monotonic() < deadline and not events:
-        r = requests.get("http://127.0.0.1:8000/services/dashboard/events",
+        r = requests.get(EVENTS,
                          params={"user": "alice", "path": "hello.ipynb"},
                          headers={"Authorization": f"token {teacher_token}"}, timeout=5)
         assert r.status_code == 200, r.text
@@ -79,7 +79,7 @@ def test_bob_cannot_read_alice_home(stack: Stack, alice: HubSession, bob: HubSes
     # Nor through bob's own contents API, nor through alice's server.
     r = bob.server_api("GET", "/contents/../alice/private.ipynb")
     assert r.status_code in (400, 403, 404)
-    r = bob.http.get("http://127.0.0.1:8000/user/alice/api/contents/private.ipynb",
+    r = bob.http.get(ADDRESSES.user("alice", "api/contents/private.ipynb"),
                      allow_redirects=True, timeout=30)
     assert r.status_code in (403, 404) and "cells" not in r.text
 
@@ -89,8 +89,9 @@ def test_hub_listens_on_loopback_only_and_secrets_are_private(stack: Stack):
                            "import psutil; print('\\n'.join(f'{c.laddr.ip}:{c.laddr.port}' "
                            "for c in psutil.net_connections('inet') if c.status == 'LISTEN'))"
                            ).stdout.split()
-    ours = [a for a in listening if a.rsplit(":", 1)[1] in {"8000", "8001", "8081", "10101"}]
-    assert sorted(a.rsplit(":", 1)[1] for a in ours) == ["10101", "8000", "8001", "8081"], ours
+    wanted = sorted(str(p) for p in ADDRESSES.internal_ports())
+    ours = [a for a in listening if a.rsplit(":", 1)[1] in wanted]
+    assert sorted(a.rsplit(":", 1)[1] for a in ours) == wanted, ours
     assert all(a.startswith("127.0.0.1:") for a in ours), ours
     modes = stack.exec("stat", "-c", "%a %n", "/srv/hub", "/srv/hub/state/proxy_token",
                        "/srv/hub/state/jupyterhub_cookie_secret",

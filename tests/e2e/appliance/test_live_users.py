@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import requests
 
-from tests.e2e.appliance.conftest import BROKEN_LINE, PASSWORDS, USERS
+from tests.e2e.appliance.conftest import BROKEN_LINE, EVENTS, PASSWORDS, USERS
 from tests.e2e.compose_stack import Stack
 from tests.e2e.hubclient import HubSession, within
 
 LIVE_WITHIN = 5.0
-EVENTS = "http://127.0.0.1:8000/services/dashboard/events"
 
 
 def test_malformed_line_is_reported_with_its_number(stack: Stack):

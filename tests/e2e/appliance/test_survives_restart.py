@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.e2e.appliance.conftest import PASSWORDS
+from tests.e2e.appliance.conftest import EVENTS, PASSWORDS
 from tests.e2e.compose_stack import Stack
 from tests.e2e.hubclient import HubSession
 
@@ -14,8 +14,7 @@ def test_compose_restart_keeps_homes_and_events(stack: Stack, alice: HubSession,
     alice.save_notebook("before-restart.ipynb", [])
     uid = stack.uid_of("alice")
     auth = {"Authorization": f"token {teacher_token}"}
-    events = "http://127.0.0.1:8000/services/dashboard/events"
-    before = requests.get(events, headers=auth, timeout=10).json()
+    before = requests.get(EVENTS, headers=auth, timeout=10).json()
     assert before
 
     stack.compose("restart", "hub", timeout=300)
@@ -24,7 +23,7 @@ def test_compose_restart_keeps_homes_and_events(stack: Stack, alice: HubSession,
     notebook = stack.home / "alice" / "before-restart.ipynb"
     assert notebook.exists() and notebook.stat().st_uid == uid
     assert stack.uid_of("alice") == uid
-    assert requests.get(events, headers=auth, timeout=10).json() == before
+    assert requests.get(EVENTS, headers=auth, timeout=10).json() == before
     again = HubSession("alice")
     again.login(PASSWORDS["alice"])
     again.spawn()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.compose_stack import PORTS, ROOT, Stack, port_holder
+from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.hubclient import HubSession
 
 PROJECT = "workshop-containers-e2e"
@@ -34,7 +34,9 @@ bob:bob-pw
 teacher:teacher-pw
 """
 MATERIALS = {"welcome.md": "# Welcome\n"}
-PORT_WAIT = 20 * 60  # another stack (a test run, a benchmark) may hold the ports
+# This package's stack: loopback ports 960-963, http://lab.localhost:960 for browsers.
+ADDRESSES = local_addresses(960)
+DASHBOARD = ADDRESSES.service("dashboard").rstrip("/")
 
 
 def docker(*args: str, check: bool = True) -> str:
@@ -74,24 +76,14 @@ def remove_our_containers() -> None:
         docker("rm", "-f", name, check=False)
 
 
-def wait_for_free_ports(timeout: float = PORT_WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while busy := {p: who for p in PORTS if (who := port_holder(p))}:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"ports still busy after {timeout:.0f}s: {busy}")
-        print(f"\nwaiting for ports {sorted(busy)} (held by another stack)")
-        time.sleep(30)
-
-
 @pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
-    s = Stack(ROOT / "tmp" / "e2e-containers", project=PROJECT,
+    s = Stack(ROOT / "tmp" / "e2e-containers", project=PROJECT, port=ADDRESSES.port,
               extra_files=(ROOT / "docker-compose.containers.yml",
                            ROOT / "tests/e2e/containers/compose.containers-e2e.yml"))
     s.down()  # a stack left over from an interrupted run
     remove_our_containers()
     s.prepare(USERS, MATERIALS)
-    wait_for_free_ports()
     try:
         seconds = s.up()
         print(f"\ncontainers stack built and healthy in {seconds:.1f}s")

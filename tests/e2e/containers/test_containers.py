@@ -7,10 +7,19 @@ import time
 import requests
 
 from tests.e2e.compose_stack import ROOT, Stack
-from tests.e2e.containers.conftest import MEM_LIMIT, PREFIX, container_of, docker, inspect
+from tests.e2e.containers.conftest import (
+    ADDRESSES,
+    DASHBOARD,
+    MEM_LIMIT,
+    PREFIX,
+    container_of,
+    docker,
+    inspect,
+)
 from tests.e2e.hubclient import HubSession
 
-EVENTS = "http://127.0.0.1:8000/services/dashboard/events"
+EVENTS = f"{DASHBOARD}/events"
+
 NOTEBOOK = [{"cell_type": "code", "execution_count": 1, "metadata": {}, "source": "1 + 1",
              "outputs": [{"output_type": "execute_result", "execution_count": 1,
                           "metadata": {}, "data": {"text/plain": "2"}}]}]
@@ -98,7 +107,7 @@ def test_participants_are_walled_off_from_each_other_and_the_hub(
     assert lines[:-1] == ["absent"] * len(probe), out
     assert lines[-1] == f"['bob'] {stack.uid_of('bob')}"
     # Nor through alice's server with bob's login.
-    r = bob.http.get("http://127.0.0.1:8000/user/alice/api/contents/private.ipynb",
+    r = bob.http.get(ADDRESSES.user("alice", "api/contents/private.ipynb"),
                      allow_redirects=True, timeout=30)
     assert r.status_code in (403, 404) and "cells" not in r.text
 

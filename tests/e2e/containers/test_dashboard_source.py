@@ -8,9 +8,9 @@ import uuid
 import requests
 
 from tests.e2e.compose_stack import Stack
+from tests.e2e.containers.conftest import DASHBOARD
 from tests.e2e.hubclient import HubSession
 
-DASHBOARD = "http://127.0.0.1:8000/services/dashboard"
 NOTEBOOK = "day1/live.ipynb"
 HIDDEN = "/nonexistent/homes-hidden-from-the-dashboard"  # compose.containers-e2e.yml
 

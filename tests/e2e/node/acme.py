@@ -2,7 +2,11 @@
 
 pebble ships no TLS certificate for its own API, so the run makes a CA and a certificate
 for localhost/127.0.0.1 with `cryptography`; certbot trusts it through REQUESTS_CA_BUNDLE.
-Challenges (HTTP-01) go to port 80 on 127.0.0.1, where nginx serves the webroot.
+HTTP-01 challenges go to `http_port` on 127.0.0.1, where nginx serves the webroot.
+DNS-01 (wildcard certificates) goes through Debian's pebble-challtestsrv, a DNS server
+with an HTTP API: `dns_hook()` writes the certbot --manual-auth-hook that sets the TXT
+record there, as certbot-dns-digitalocean does at DigitalOcean. Names resolve to
+127.0.0.1 through it (its default answer).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 ACME_PORT, MANAGEMENT_PORT = 14000, 15000
+DNS_PORT, DNS_MANAGEMENT_PORT = 8053, 8055
 
 
 def _name(cn: str) -> x509.Name:
@@ -61,7 +66,7 @@ def make_test_ca(directory: Path) -> tuple[Path, Path, Path]:
 
 
 class Pebble:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, http_port: int = 80) -> None:
         self.directory = directory
         self.ca, cert, key = make_test_ca(directory)
         self.config = directory / "pebble.json"
@@ -69,10 +74,11 @@ class Pebble:
             "listenAddress": f"127.0.0.1:{ACME_PORT}",
             "managementListenAddress": f"127.0.0.1:{MANAGEMENT_PORT}",
             "certificate": str(cert), "privateKey": str(key),
-            "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "",
+            "httpPort": http_port, "tlsPort": 443, "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
         }}))
         self.process: subprocess.Popen[bytes] | None = None
+        self.dns: subprocess.Popen[bytes] | None = None
         self.log = directory / "pebble.log"
 
     @property
@@ -81,9 +87,17 @@ class Pebble:
 
     def start(self) -> None:
         env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
+        with (self.directory / "challtestsrv.log").open("wb") as log:
+            # Every listener on 127.0.0.1 explicitly: its defaults are every interface.
+            self.dns = subprocess.Popen(
+                ["pebble-challtestsrv", "-http01", "", "-https01", "", "-tlsalpn01", "",
+                 "-doh", "", "-dns01", f"127.0.0.1:{DNS_PORT}",
+                 "-management", f"127.0.0.1:{DNS_MANAGEMENT_PORT}"],
+                stdout=log, stderr=subprocess.STDOUT)
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(["pebble", "-config", str(self.config)],
-                                            stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(
+                ["pebble", "-config", str(self.config), "-dnsserver", f"127.0.0.1:{DNS_PORT}"],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -102,7 +116,20 @@ class Pebble:
         path.write_text(r.text)
         return path
 
+    def dns_hook(self) -> Path:
+        """certbot's --manual-auth-hook for DNS-01 against this run's challtestsrv."""
+        hook = self.directory / "dns-hook.sh"
+        hook.write_text(
+            "#!/bin/sh\n# certbot --manual-auth-hook: the TXT record for DNS-01.\n"
+            "set -eu\n"
+            f"curl -fsS http://127.0.0.1:{DNS_MANAGEMENT_PORT}/set-txt -d "
+            '"{\\"host\\": \\"_acme-challenge.$CERTBOT_DOMAIN.\\", '
+            '\\"value\\": \\"$CERTBOT_VALIDATION\\"}"\n')
+        hook.chmod(0o755)
+        return hook
+
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        for process in (self.process, self.dns):
+            if process and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)

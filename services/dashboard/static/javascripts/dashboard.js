@@ -134,10 +134,11 @@
             cell.appendChild(el("span", { class: "flag", text: " ⚠ error" }));
           }
           if (facts.problem) cell.appendChild(el("span", { class: "flag", text: " ⚠ " + facts.problem }));
-          if (state === "running") {
+          if (state === "running" && data.lab) {
             cell.appendChild(document.createTextNode(" · "));
             cell.appendChild(el("a", {
-              href: path("/user/", user + "/lab/tree/" + nb), class: "open", target: "_blank",
+              href: path(data.lab[user], nb),
+              class: "open", target: "_blank", rel: "noopener",
               title: "open " + user + "'s live JupyterLab on this notebook", text: "open",
             }));
           }
@@ -151,6 +152,10 @@
     });
     if (!notebooks.length) {
       box.appendChild(el("p", { class: "empty", text: "Nobody has saved a notebook yet." }));
+    }
+    if (!data.lab) {
+      box.appendChild(el("p", { class: "note", text: "Stepping into participants' servers is " +
+        "off: without a wildcard certificate they share the hub's origin (see the README)." }));
     }
     box.appendChild(el("table", { class: "board" }, [el("thead", {}, [head]), el("tbody", {}, rows)]));
   }

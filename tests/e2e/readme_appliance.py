@@ -1,0 +1,152 @@
+"""The appliance of the README's first command, running beside the test suite.
+
+The README promises that its second command (the tests) passes while its first
+command's appliance runs, and leaves that appliance as it was. So every end-to-end run
+happens beside one: the appliance already running on this machine (compose project
+`workshop`), or else one started here exactly the README's way
+(`bash setup-node.sh localhost --no-tls`, from a copy of this checkout, so no file of
+the developer's is touched) and removed again at the end.
+
+A fingerprint taken before and after tells whether the suite touched it: the same hub
+container (same id, never restarted), the same nginx master and enabled sites, the same
+users.txt, the same homes, and /hub/health still answering through nginx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from tests.e2e.system_files import Saved, restore, snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "workshop"  # docker-compose.yml's `name:`
+NGINX = Path("/etc/nginx")
+COPY = ROOT / "tmp" / "readme-appliance"
+
+
+def _run(*cmd: str, cwd: Path | None = None, timeout: float = 120) -> str:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          check=False).stdout
+
+
+def hub_container() -> dict | None:
+    """`docker inspect` of the running appliance's hub, or None."""
+    ids = _run("docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
+               "--filter", "label=com.docker.compose.service=hub").split()
+    if not ids:
+        return None
+    return json.loads(_run("docker", "inspect", ids[0]))[0]
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        return f"unreadable: {e.strerror}"
+
+
+def _pid(pidfile: str) -> int | None:
+    try:
+        pid = int(Path(pidfile).read_text().split()[0])
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def fingerprint() -> dict[str, object]:
+    """What the test suite must leave exactly as it found it."""
+    hub = hub_container()
+    if hub is None:
+        return {"hub": None}
+    workdir = Path(hub["Config"]["Labels"]["com.docker.compose.project.working_dir"])
+    homes = workdir / "home"
+    enabled = NGINX / "sites-enabled"
+    return {
+        "hub": hub["Id"],
+        "hub_started": hub["State"]["StartedAt"],
+        "hub_restarts": hub["RestartCount"],
+        "nginx": _pid("/run/nginx.pid"),
+        "sites": {p.name: _digest(p) for p in sorted(enabled.iterdir())} if enabled.is_dir()
+        else {},
+        "users": _digest(workdir / "etc/jupyterhub/users.txt"),
+        "homes": sorted((d.name, d.stat().st_uid, d.stat().st_mode) for d in homes.iterdir()
+                        if d.is_dir()) if homes.is_dir() else [],
+        "health": _health(),
+    }
+
+
+def _health() -> int | None:
+    try:
+        return requests.get("http://localhost/hub/health", timeout=10).status_code
+    except requests.RequestException:
+        return None
+
+
+def _copy_checkout(target: Path) -> None:
+    files = _run("git", "ls-files", "--cached", "--others", "--exclude-standard",
+                 cwd=ROOT).split()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / rel)
+
+
+@dataclass
+class ReadmeAppliance:
+    started: bool = False  # by us, the README's way
+    before: dict[str, object] = field(default_factory=dict)
+    _nginx_was: int | None = None
+    _saved: Saved = field(default_factory=dict)
+
+    def ensure(self) -> None:
+        """Use the running appliance, or start one the README's way."""
+        if hub_container() is None:
+            self._start()
+        self.before = fingerprint()
+        if self.before["health"] != 200:
+            raise RuntimeError(f"the appliance beside the tests is not healthy: {self.before}")
+
+    def _start(self) -> None:
+        self._nginx_was = _pid("/run/nginx.pid")
+        watched = [NGINX / "sites-enabled/default", NGINX / "nginx.conf",
+                   NGINX / "sites-enabled/workshop.conf", NGINX / "sites-available/workshop.conf",
+                   NGINX / "snippets/workshop-proxy.conf", NGINX / "snippets/workshop-tls.conf",
+                   NGINX / "conf.d/workshop-http.conf"]
+        self._saved = snapshot(watched)
+        shutil.rmtree(COPY, ignore_errors=True)
+        _copy_checkout(COPY)
+        result = subprocess.run(["bash", "setup-node.sh", "localhost", "--no-tls"], cwd=COPY,
+                                capture_output=True, text=True, timeout=1800, check=False)
+        (ROOT / "tmp" / "readme-appliance.log").write_text(result.stdout + result.stderr)
+        self.started = True
+        if result.returncode != 0:
+            raise RuntimeError("the README's first command failed (tmp/readme-appliance.log):\n"
+                               + (result.stdout + result.stderr)[-3000:])
+
+    def check_untouched(self) -> None:
+        after = fingerprint()
+        changed = {k: (v, after.get(k)) for k, v in self.before.items() if after.get(k) != v}
+        if changed:
+            raise AssertionError(f"the test suite changed the appliance beside it: {changed}")
+
+    def stop_if_started(self) -> None:
+        if not self.started:
+            return
+        _run("docker", "compose", "down", "--volumes", "--timeout", "20", cwd=COPY, timeout=300)
+        restore(self._saved)
+        nginx = _pid("/run/nginx.pid")
+        if self._nginx_was is None and nginx:
+            os.kill(nginx, signal.SIGTERM)
+        elif nginx:
+            _run("nginx", "-s", "reload")
