@@ -8,6 +8,10 @@
 # runs the whole suite: unit tests first (seconds), then end-to-end tests against the
 # real Docker stack, a real browser, nginx + certbot + pebble and a real sshd.
 # It stops what it started, by PID; a Docker engine that was already running is reused.
+#
+# The end-to-end tests run beside the README's appliance (the one already running here,
+# or one started the README's way for the run and removed after) on ports of their own,
+# and fail if they changed it (tests/e2e/readme_appliance.py).
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -29,7 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 say packages "system packages the tests use"
-want=(mmdebstrap chromium openssh-server pebble openssl curl git)
+want=(mmdebstrap chromium openssh-server pebble openssl curl git iproute2 iptables)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -58,6 +62,5 @@ say lint "ruff"
 .venv/bin/ruff check .
 
 say pytest "unit tests, then end-to-end"
-# Order matters: unit tests first; the appliance's stack is torn down before the
-# provisioning tests bring up their own on the same ports.
+# Unit tests first (seconds), then end to end; each e2e package has a stack of its own.
 .venv/bin/python -m pytest tests/unit tests/e2e "$@"

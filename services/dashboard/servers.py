@@ -11,7 +11,13 @@ from __future__ import annotations
 import threading
 import time
 
+import requests
+
 from workshop.hubapi import HubAPI, HubAPIError
+
+# The hub answers a start or stop within its slow_spawn/slow_stop_timeout (10 s) with 202
+# when it takes longer: wait for that answer with room to spare, never exactly as long.
+CHANGE_ANSWER_TIMEOUT = 30.0
 
 
 class ServerError(RuntimeError):
@@ -74,17 +80,20 @@ class Servers:
             raise ServerError("no hub connection")
         try:
             # POST: 201 started, 202 starting; DELETE: 204/202. 400: already so / pending.
-            self.hub.request(method, f"/users/{user}/server", ok=(400,))
+            self.hub.request(method, f"/users/{user}/server", ok=(400,),
+                             timeout=CHANGE_ANSWER_TIMEOUT)
             self._wait(user, running=running, timeout=timeout)
         except HubAPIError as e:
             raise ServerError(str(e)) from e
+        except requests.RequestException as e:  # the hub did not answer: say so, no 500
+            raise ServerError(f"the hub did not answer: {e}") from e
         finally:
             self._forget()
 
     def start(self, user: str, timeout: float = 120) -> None:
         self._change("POST", user, running=True, timeout=timeout)
 
-    def stop(self, user: str, timeout: float = 60) -> None:
+    def stop(self, user: str, timeout: float = 90) -> None:
         self._change("DELETE", user, running=False, timeout=timeout)
 
     def restart(self, user: str) -> float:

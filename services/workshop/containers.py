@@ -29,7 +29,7 @@ from typing import Any
 
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import random_port
-from traitlets import Unicode, default
+from traitlets import Integer, Unicode, default
 
 from .spawner import WorkshopHomes
 
@@ -91,6 +91,9 @@ class WorkshopDockerSpawner(WorkshopHomes, DockerSpawner):
     ).tag(config=True)
     host_jupyter_config = Unicode(
         "", help="Host path of `jupyter_config`; empty: read from the hub's mounts."
+    ).tag(config=True)
+    pids_limit = Integer(
+        512, help="Processes and threads per participant's container (a fork bomb's wall)."
     ).tag(config=True)
 
     # The appliance's own image already holds JupyterLab, the kernel and the libraries:
@@ -170,10 +173,17 @@ class WorkshopDockerSpawner(WorkshopHomes, DockerSpawner):
         self.extra_create_kwargs = {**self._dict(self.extra_create_kwargs),
                                     "user": f"{account.uid}:{account.gid}",
                                     "working_dir": home}
+        walls: dict[str, Any] = {
+            # No capability, no setuid way back to one: a participant's process can never
+            # bind the hub's ports (below 1024) on the shared network, nor change uid.
+            "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
+            # A fork bomb stays inside its own container.
+            "pids_limit": self.pids_limit,
+        }
         if self.mem_limit:
             # Swap as large as the limit again would double it: the limit is the limit.
-            self.extra_host_config = {"memswap_limit": self.mem_limit,
-                                      **self._dict(self.extra_host_config)}
+            walls["memswap_limit"] = self.mem_limit
+        self.extra_host_config = {**walls, **self._dict(self.extra_host_config)}
         # Host networking: every server needs a port of its own, on loopback only.
         self.ip = "127.0.0.1"
         self.port = random_port()

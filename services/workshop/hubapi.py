@@ -33,7 +33,8 @@ class HubAPI:
     def request(self, method: str, path: str, *, ok: tuple[int, ...] = (),
                 **kwargs: Any) -> Any:
         """JSON of the answer (None when empty); raises HubAPIError unless 2xx or in `ok`."""
-        r = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        kwargs.setdefault("timeout", self.timeout)
+        r = self.session.request(method, self.url + path, **kwargs)
         if r.status_code >= 400 and r.status_code not in ok:
             try:
                 message = r.json().get("message", r.text)

@@ -13,31 +13,32 @@ import time
 from collections.abc import Awaitable, Callable
 
 from jupyterhub.spawner import LocalProcessSpawner
-from jupyterhub.utils import wait_for_http_server
+from jupyterhub.utils import maybe_future, wait_for_http_server
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .accounts import SystemUser, ensure_system_user
 from .materials import Ledger, hand_out
 from .roster import RosterFile, RosterUnavailable
+from .startqueue import StartQueue
 
 PARTICIPANTS = "participants"  # the group users-sync keeps in step with users.txt
 
 
 # Servers starting now in this hub, shared by all spawners (one event loop per hub).
-_STARTING: asyncio.Semaphore | None = None
+_QUEUE: StartQueue | None = None
 
 
-def _start_slots(limit: int) -> asyncio.Semaphore:
-    global _STARTING
-    if _STARTING is None:
-        _STARTING = asyncio.Semaphore(limit)
-    return _STARTING
+def start_queue(limit: int) -> StartQueue:
+    global _QUEUE
+    if _QUEUE is None:
+        _QUEUE = StartQueue(limit)
+    return _QUEUE
 
 
 class WorkshopHomes(LoggingConfigurable):
     """Mixin for a Spawner: account, home and materials before every start, and starts
-    taken in turn (at most `concurrent_starts` at once).
+    taken in turn (at most `concurrent_starts` at once, the others in line: startqueue).
 
     A Configurable of its own, so `c.WorkshopHomes.materials_dir = ...` configures both
     spawners. The users-sync service usually made the account already; doing it here too
@@ -55,21 +56,56 @@ class WorkshopHomes(LoggingConfigurable):
     concurrent_starts = Integer(
         4,
         help="""How many servers may be starting at the same moment; the others wait their
-        turn (shown as pending). A whole class logging in at 9:00 on two cores otherwise
-        starts sixty servers that each get a sixtieth of the CPU: all are late, and the
-        hub's own event loop starves with them. A slot is held until the server answers.
+        turn in line, first come first served, and their spawn page says their place. A
+        whole class logging in at 9:00 on two cores otherwise starts sixty servers that
+        each get a sixtieth of the CPU: all are late, and the hub's own event loop starves
+        with them. A turn lasts until the server answers. Waiting in line does not count
+        against start_timeout: only the server's own start does.
         """,
     ).tag(config=True)
 
+    @property
+    def _queue_key(self) -> str:
+        return f"{self.user.name}/{self.name}"  # type: ignore[attr-defined]
+
+    async def run_pre_spawn_hook(self) -> None:  # type: ignore[override]
+        # JupyterHub awaits this before it starts timing `start`: wait for the turn here.
+        await start_queue(self.concurrent_starts).turn(self._queue_key)
+        await maybe_future(super().run_pre_spawn_hook())  # type: ignore[misc]
+
+    async def progress(self):  # type: ignore[override]
+        """The spawn page's progress: the place in line, then the start itself."""
+        queue = start_queue(self.concurrent_starts)
+        last = None
+        while self._spawn_pending and (place := queue.position(self._queue_key)):  # type: ignore[attr-defined]
+            if place != last:
+                ahead = "1 participant" if place == 1 else f"{place} participants"
+                yield {"progress": 5, "message": f"Waiting for a turn to start: {ahead} "
+                       "ahead of you (a class logging in at once starts in turns)"}
+                last = place
+            await asyncio.sleep(1)
+        yield {"progress": 30, "message": "Starting your server"}
+        async for event in super().progress():  # type: ignore[misc]
+            yield event
+
     async def start_in_turn(self, start: Callable[[], Awaitable[tuple[str, int]]]
                             ) -> tuple[str, int]:
-        """Run the spawner's real `start` in one of `concurrent_starts` slots."""
-        async with _start_slots(self.concurrent_starts):
+        """Run the spawner's real `start` in this server's turn, until it answers."""
+        queue = start_queue(self.concurrent_starts)
+        await queue.turn(self._queue_key)  # at once, unless started without the hub
+        try:
             ip, port = await start()
             server = self.server  # type: ignore[attr-defined]
             if server is not None:  # always, when the hub spawns
                 await self._until_answering(f"http://{ip}:{port}{server.base_url}api")
             return ip, port
+        finally:
+            queue.release(self._queue_key)
+
+    async def stop(self, now: bool = False) -> None:  # type: ignore[override]
+        # A start that failed before `start` ran (or was cancelled) must not keep a turn.
+        start_queue(self.concurrent_starts).release(self._queue_key)
+        await super().stop(now=now)  # type: ignore[misc]
 
     async def _until_answering(self, url: str) -> None:
         """Wait until the new server answers or dies; the hub's own checks judge it."""

@@ -22,7 +22,7 @@ def test_health_logins_and_servers(stack: Stack, alice: HubSession, bob: HubSess
         assert status.status_code == 200, status.text
         assert session.user_model()["servers"][""]["ready"] is True
     # The default URL is JupyterLab.
-    assert alice.user_model()["servers"][""]["url"] == "/user/alice/"
+    assert alice.user_model()["servers"][""]["url"] == ADDRESSES.user("alice")
     assert "JupyterLab" in alice.open_lab().text
 
 

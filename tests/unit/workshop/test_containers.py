@@ -129,7 +129,11 @@ def test_start_asks_for_the_participants_container(monkeypatch):
         "/srv/class/home/alice": "/home/alice",
         "/srv/class/etc/jupyter": {"bind": "/etc/jupyter", "mode": "ro"}}
     assert seen["create"] == {"user": "2001:2001", "working_dir": "/home/alice"}
-    assert seen["host"] == {"memswap_limit": 256 * 1024**2}  # no swap on top of the limit
+    assert seen["host"] == {"memswap_limit": 256 * 1024**2,  # no swap on top of the limit
+                            # walls: no capability (no port below 1024), no setuid, no
+                            # fork bomb beyond the container
+                            "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
+                            "pids_limit": 512}
 
 
 def test_host_sources_from_settings_or_refused(monkeypatch):
