@@ -42,9 +42,11 @@ class UsersFileAuthenticator(Authenticator):
     ).tag(config=True)
 
     max_waiting_checks = Integer(
-        8,
+        32,
         help="""Password checks that may wait for a thread; a login attempt beyond that is
-        refused at once (and logged), so a flood cannot queue up minutes of work.""",
+        refused at once (and logged), so a flood cannot queue up minutes of work. 32 is a
+        few seconds of waiting (a cost-12 check takes ~0.25 s per thread): room for a class
+        logging in at 9:00, not for a flood.""",
     ).tag(config=True)
 
     @default("users_sync_status")
@@ -76,7 +78,7 @@ class UsersFileAuthenticator(Authenticator):
                                                              self.max_waiting_checks)
         return checker
 
-    def _cost(self, roster: Roster) -> int:
+    def _cost(self, roster: Roster) -> int | None:
         cached = getattr(self, "_cached_cost", None)
         if cached is None or cached[0] is not roster:
             cached = self._cached_cost = (roster, usual_cost(roster.accounts.values()))

@@ -14,7 +14,8 @@ So here:
   minutes of delay for the real participants behind it);
 - every attempt costs one bcrypt check of the usual cost, whoever it names: an unknown
   username, or an account with a plain-text password, is checked against a dummy hash, so
-  the answer's timing tells nothing about which usernames exist.
+  the answer's timing tells nothing about which usernames exist. (A users.txt with plain
+  passwords only has no bcrypt cost to match: there every attempt costs nothing alike.)
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from .roster import Account
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COST = 12  # bcrypt.gensalt()'s default, used by roster.format_account
 COST_RE = re.compile(r"^\$2[aby]\$(\d\d)\$")
 WORKER_NICE = 10
 BCRYPT_MAX = 72  # bytes of password bcrypt looks at; longer ones it refuses
@@ -52,10 +52,11 @@ def dummy_hash(cost: int) -> bytes:
     return bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(rounds=cost))
 
 
-def usual_cost(accounts: Iterable[Account]) -> int:
-    """The bcrypt cost most hashed accounts use (the one a dummy check must match)."""
+def usual_cost(accounts: Iterable[Account]) -> int | None:
+    """The bcrypt cost most hashed accounts use (the one a dummy check must match); None
+    when no account is hashed (then no attempt costs a bcrypt check)."""
     costs = Counter(int(m.group(1)) for a in accounts if (m := COST_RE.match(a.secret)))
-    return costs.most_common(1)[0][0] if costs else DEFAULT_COST
+    return costs.most_common(1)[0][0] if costs else None
 
 
 def _lower_priority() -> None:
@@ -66,21 +67,23 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
 
 
-def check_in_equal_time(account: Account | None, password: str, cost: int) -> bool:
-    """The password check itself (blocking): one bcrypt check whatever `account` is."""
+def check_in_equal_time(account: Account | None, password: str, cost: int | None) -> bool:
+    """The password check itself (blocking): one bcrypt check of `cost` whatever `account`
+    is (none when `cost` is None: a users.txt without hashes)."""
     given = password.encode("utf-8")
     if account is not None and account.hashed and len(given) <= BCRYPT_MAX:
         return account.check_password(password)
-    # Unknown name, plain-text password or a password bcrypt refuses outright (too long):
-    # spend the time a hashed account's check takes, then decide.
-    bcrypt.checkpw(given[:BCRYPT_MAX], dummy_hash(cost))
+    if cost is not None:
+        # Unknown name, plain-text password or a password bcrypt refuses outright (too
+        # long): spend the time a hashed account's check takes, then decide.
+        bcrypt.checkpw(given[:BCRYPT_MAX], dummy_hash(cost))
     return account is not None and not account.hashed and account.check_password(password)
 
 
 class PasswordChecker:
     """Runs `check_in_equal_time` in a bounded pool; one per hub."""
 
-    def __init__(self, threads: int = 2, max_waiting: int = 8) -> None:
+    def __init__(self, threads: int = 2, max_waiting: int = 32) -> None:
         self.threads = max(1, threads)
         self.max_waiting = max(0, max_waiting)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="password-check",
@@ -91,7 +94,7 @@ class PasswordChecker:
     def pending(self) -> int:
         return self._pending
 
-    async def check(self, account: Account | None, password: str, cost: int) -> bool:
+    async def check(self, account: Account | None, password: str, cost: int | None) -> bool:
         """Whether `password` is `account`'s; raises Busy when the queue is full."""
         if self._pending >= self.threads + self.max_waiting:
             raise Busy(f"{self._pending} password checks running or waiting")
@@ -102,7 +105,3 @@ class PasswordChecker:
                                               password, cost)
         finally:
             self._pending -= 1
-
-    def warm_up(self, cost: int = DEFAULT_COST) -> None:
-        """Make the dummy hash in the pool now, not on the first unknown login."""
-        self._pool.submit(dummy_hash, cost)
