@@ -15,6 +15,7 @@ Two things keep a login from hurting the class:
 from __future__ import annotations
 
 from jupyterhub.auth import Authenticator
+from tornado import web
 from traitlets import Integer, Unicode, default
 
 from .passwordcheck import Busy, PasswordChecker, usual_cost
@@ -107,7 +108,10 @@ class UsersFileAuthenticator(Authenticator):
             ok = await self._checker().check(account, password, self._cost(roster))
         except Busy as e:
             self.log.warning("login of %r refused at once: %s (a flood of attempts?)", name, e)
-            return None
+            # Not "invalid password": a real participant should simply try again. Whether
+            # the pool is full says nothing about the name, so this reveals nothing.
+            raise web.HTTPError(429, reason="Too many login attempts right now: please "
+                                "try again in a few seconds") from None
         if not ok or account is None:
             self.log.warning("failed login for %r", name)
             return None

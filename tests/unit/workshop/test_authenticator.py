@@ -8,6 +8,7 @@ import time
 
 import bcrypt
 import pytest
+from tornado import web
 
 from workshop.authenticator import UsersFileAuthenticator
 from workshop.passwordcheck import Busy, PasswordChecker, check_in_equal_time, usual_cost
@@ -105,11 +106,15 @@ def test_a_flood_is_refused_fast_through_the_authenticator(authenticator, caplog
     authenticator.password_check_threads, authenticator.max_waiting_checks = 1, 0
 
     async def main():
-        attempts = [authenticator.authenticate(None, {"username": "alice", "password": "x"})
-                    for _ in range(3)]
-        return await asyncio.gather(*attempts)
+        attempts = [authenticator.authenticate(None, {"username": name, "password": "x"})
+                    for name in ("alice", "alice", "nobody-here")]
+        return await asyncio.gather(*attempts, return_exceptions=True)
 
-    assert asyncio.run(main()) == [None, None, None]
+    first, *refused = asyncio.run(main())
+    assert first is None  # checked: wrong password
+    # Refused at once, for a listed and an unknown name alike: "try again", not "wrong".
+    assert [(type(e), e.status_code) for e in refused] == [(web.HTTPError, 429)] * 2
+    assert "try again" in refused[0].reason
     assert "refused at once" in caplog.text
 
 
