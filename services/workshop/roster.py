@@ -76,6 +76,7 @@ class Problem:
 
     line: int
     message: str
+    name: str | None = None  # whose line it is, when the username itself is fine
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -124,9 +125,9 @@ def _parse_line(text: str, number: int, instructor: bool) -> Account | Problem:
     if why:
         return Problem(number, why)
     if not secret:
-        return Problem(number, f"empty password for {name!r}")
+        return Problem(number, f"empty password for {name!r}", name)
     if secret.startswith(BCRYPT_PREFIXES) and not BCRYPT_RE.match(secret):
-        return Problem(number, f"malformed bcrypt hash for {name!r}")
+        return Problem(number, f"malformed bcrypt hash for {name!r}", name)
     return Account(name=name, secret=secret, instructor=instructor, line=number)
 
 
@@ -145,8 +146,9 @@ def _undecodable(number: int, raw: bytes, error: UnicodeDecodeError) -> Problem:
     # Name the line by its username part only: the rest may be a password.
     who = raw.partition(b":")[0].strip()[:40].decode("utf-8", "replace")
     byte = raw[error.start:error.start + 1].hex()
+    name = who.lower() if check_username(who.lower()) is None else None
     return Problem(number, f"not UTF-8 text (byte 0x{byte} in {who!r}...): save users.txt "
-                           "as UTF-8")
+                           "as UTF-8", name)
 
 
 def _byte_lines(data: bytes) -> Iterator[tuple[int, str | Problem]]:

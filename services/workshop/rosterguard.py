@@ -14,6 +14,10 @@ Removing many people on purpose takes one deliberate line in users.txt, the numb
 people it removes: ``# confirm: remove 14`` (or removing them in smaller steps). Adding
 people, changing passwords and instructor marks are never held back.
 
+A line that names someone already in the class but is broken (a password retyped in a
+Latin-1 editor, a truncated bcrypt hash) is reported like any broken line, and that
+person's last good entry stays in force: a typo never logs a participant out mid-class.
+
 users-sync and the hub's authenticator judge the same file against the same last good copy
 (users-sync writes it; `syncstatus.last_good_path`), so a login sees exactly the list
 users-sync keeps in force, after a restart too.
@@ -24,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .roster import Roster, RosterFile, RosterUnavailable, format_roster, replace_file
@@ -33,6 +37,17 @@ log = logging.getLogger(__name__)
 
 SMALL_REMOVAL = 3  # this many people may always be removed in one save
 NAMES_SHOWN = 8  # in a message, the removed people beyond this are only counted
+
+
+def keep_broken_lines(roster: Roster, baseline: Roster | None) -> Roster:
+    """`roster` plus the last good entry of everyone whose line is now broken."""
+    if baseline is None:
+        return roster
+    kept = {p.name: baseline.accounts[p.name] for p in roster.problems
+            if p.name in baseline.accounts and p.name not in roster.accounts}
+    if not kept:
+        return roster
+    return replace(roster, accounts={**roster.accounts, **kept})
 
 
 def removal_refused(before: Set[str], roster: Roster) -> str | None:
@@ -89,6 +104,7 @@ class GuardedRoster:
             roster = self.users.load()
         except RosterUnavailable as e:
             return Verdict(baseline, None, f"{e}; the last good list stays in force")
+        roster = keep_broken_lines(roster, baseline)
         before = set(baseline.accounts) if baseline is not None else set(known)
         held = removal_refused(before, roster)
         if held:

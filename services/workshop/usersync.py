@@ -117,18 +117,19 @@ class UsersSync:
         return True
 
     def _report(self, verdict: Verdict, outcome: Outcome | None) -> None:
-        file = verdict.file
+        file, roster = verdict.file, verdict.roster
         problems = tuple(str(p) for p in file.problems) if file else ()
         if self._once("problems", problems):
-            for line in problems:
-                log.error("users.txt %s (line skipped)", line)
+            for problem in file.problems if file else ():
+                kept = roster is not None and problem.name in roster.accounts
+                log.error("users.txt %s (line skipped%s)", problem,
+                          f"; {problem.name}'s last good entry stays in force" if kept else "")
         if self._once("held", verdict.held) and verdict.held:
             log.error("%s", verdict.held)
         failed = tuple(sorted(outcome.failed.items())) if outcome else ()
         if self._once("failed", failed):
             for name, why in failed:
                 log.error("%s skipped: %s", name, why)
-        roster = verdict.roster
         if roster and self._once("counts", (len(roster.accounts), problems, failed)):
             log.info("in force: %d instructors, %d participants; %d lines skipped, "
                      "%d accounts failed", len(roster.instructors), len(roster.participants),

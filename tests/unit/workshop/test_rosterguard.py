@@ -94,3 +94,26 @@ def test_a_confirmed_mass_removal_is_applied(tmp_path):
     users.path.write_text("# confirm: remove 8\n" + people(2))
     verdict = guard.current()
     assert verdict.held is None and set(verdict.roster.accounts) == names(2)
+
+
+def test_a_broken_line_for_someone_in_the_class_keeps_their_last_good_entry(tmp_path):
+    guard, users = setup(tmp_path, "alice:old\nbob:b\n[instructors]\nteacher:t\n")
+    guard.remember(guard.current().roster)
+    # The instructor retypes alice's password in a Latin-1 editor and adds a broken newbie.
+    users.path.write_bytes(b"alice:n\xe9w\nbob:b\n[instructors]\nteacher:t\n"
+                           b"[participants]\nnewbie:\n")
+    verdict = guard.current()
+    assert verdict.held is None
+    assert set(verdict.roster.accounts) == {"alice", "bob", "teacher"}
+    assert verdict.roster.accounts["alice"].check_password("old")  # as before the typo
+    assert [(p.line, p.name) for p in verdict.roster.problems] == [(1, "alice"), (6, "newbie")]
+
+
+def test_a_whole_class_saved_as_latin1_loses_nobody(tmp_path):
+    text = "".join(f"p{i:02d}:pässwort{i}\n" for i in range(12))
+    guard, users = setup(tmp_path, text)
+    guard.remember(guard.current().roster)
+    users.path.write_bytes(text.encode("latin-1"))
+    verdict = guard.current()
+    assert len(verdict.roster.problems) == 12 and set(verdict.roster.accounts) == names(12)
+    assert verdict.roster.accounts["p03"].check_password("pässwort3")
