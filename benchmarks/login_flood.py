@@ -17,6 +17,7 @@ in two threads against one check alone).
 
     .venv/bin/python benchmarks/login_flood.py                      # both modes, 20/s, 10 s
     .venv/bin/python benchmarks/login_flood.py --modes pool --threads 1 --max-waiting 8
+    .venv/bin/python benchmarks/login_flood.py --modes pool --nice 0    # threads not niced
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tornado import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
+from workshop import passwordcheck
 from workshop.authenticator import UsersFileAuthenticator
 
 COST = 12  # what roster.format_account (the dashboard's "add participant") writes
@@ -175,16 +177,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--participants", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2, help="password-check threads")
-    parser.add_argument("--max-waiting", type=int, default=32)
+    parser.add_argument("--max-waiting", type=int, default=16)
     parser.add_argument("--modes", default="pool,inline")
+    parser.add_argument("--nice", type=int, default=passwordcheck.WORKER_NICE,
+                        help="niceness of the password-check threads (0: as the loop's)")
     args = parser.parse_args(argv)
+    passwordcheck.WORKER_NICE = args.nice
     print(gil_released())
     with tempfile.TemporaryDirectory() as directory:
         path, password = users_file(Path(directory), args.participants)
         runs = [measure(mode, path, password, args) for mode in args.modes.split(",")]
     print(f"\n{args.rate:g} wrong attempts/s for {args.seconds:g} s against "
           f"{args.participants} bcrypt accounts (cost {COST}); threads={args.threads}, "
-          f"max waiting={args.max_waiting}; lag = how late a 10 ms timer fires\n")
+          f"max waiting={args.max_waiting}, nice={args.nice}; lag = how late a 10 ms timer "
+          "fires\n")
     print(HEADER)
     print("|" + "---|" * 9)
     for run in runs:

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from workshop.roster import Roster, RosterFile, append_account
-from workshop.rosterguard import GuardedRoster, removal_refused
+from workshop.rosterguard import GuardedRoster
 from workshop.syncstatus import last_good_path, read_status, status_path
 
 from .auth import AuthGate
@@ -50,8 +50,7 @@ def blueprint(gate: AuthGate, users: RosterFile, *,
                 "sync": read_status(status_file) or {}}
 
     def refuse_while_held(current: Roster) -> None:
-        baseline = guarded.baseline()
-        held = removal_refused(set(baseline.accounts) if baseline else set(), current)
+        held = guarded.judge(current).held
         if held:
             raise HeldBack(f"{held} Nobody is added until then.")
 

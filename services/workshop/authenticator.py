@@ -43,11 +43,11 @@ class UsersFileAuthenticator(Authenticator):
     ).tag(config=True)
 
     max_waiting_checks = Integer(
-        32,
+        16,
         help="""Password checks that may wait for a thread; a login attempt beyond that is
-        refused at once (and logged), so a flood cannot queue up minutes of work. 32 is a
-        few seconds of waiting (a cost-12 check takes ~0.25 s per thread): room for a class
-        logging in at 9:00, not for a flood.""",
+        answered 429 ("try again in a few seconds") at once and logged, so a flood cannot
+        queue up minutes of work. The wait is about this many times a check's time (0.25 s
+        at cost 12, twice that on a busy 2-core node) over the threads: 2 to 4 seconds.""",
     ).tag(config=True)
 
     @default("users_sync_status")

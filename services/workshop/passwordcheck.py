@@ -83,7 +83,7 @@ def check_in_equal_time(account: Account | None, password: str, cost: int | None
 class PasswordChecker:
     """Runs `check_in_equal_time` in a bounded pool; one per hub."""
 
-    def __init__(self, threads: int = 2, max_waiting: int = 32) -> None:
+    def __init__(self, threads: int = 2, max_waiting: int = 16) -> None:
         self.threads = max(1, threads)
         self.max_waiting = max(0, max_waiting)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="password-check",

@@ -98,19 +98,24 @@ class GuardedRoster:
                 pass  # none written yet (first start, or no users-sync on this hub)
         return self._accepted
 
-    def current(self, known: Set[str] = frozenset()) -> Verdict:
+    def judge(self, roster: Roster, known: Set[str] = frozenset()) -> Verdict:
+        """Whether `roster` (users.txt as read) may be in force now."""
         baseline = self.baseline()
-        try:
-            roster = self.users.load()
-        except RosterUnavailable as e:
-            return Verdict(baseline, None, f"{e}; the last good list stays in force")
         roster = keep_broken_lines(roster, baseline)
         before = set(baseline.accounts) if baseline is not None else set(known)
         held = removal_refused(before, roster)
-        if held:
-            return Verdict(baseline, roster, held)
-        self._accepted = roster
-        return Verdict(roster, roster)
+        return Verdict(baseline if held else roster, roster, held)
+
+    def current(self, known: Set[str] = frozenset()) -> Verdict:
+        """What is in force now; `known`: the hub's users, the baseline of a first start."""
+        try:
+            roster = self.users.load()
+        except RosterUnavailable as e:
+            return Verdict(self.baseline(), None, f"{e}; the last good list stays in force")
+        verdict = self.judge(roster, known)
+        if verdict.held is None:
+            self._accepted = verdict.roster
+        return verdict
 
     def remember(self, roster: Roster) -> None:
         """Make `roster` the last good one for every process (users-sync, after applying)."""
