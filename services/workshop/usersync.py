@@ -159,7 +159,7 @@ class UsersSync:
         try:
             uid = participant_uid(name, self.home_root, self.db)
             killed = self.kill(uid) if uid is not None else 0
-        except Exception as e:  # still removed from the hub; the kill is retried never
+        except Exception as e:  # removed from the hub all the same: said, not retried
             outcome.failed[name] = f"removed, but its processes could not be ended: {e}"
             return
         outcome.killed[name] = killed
