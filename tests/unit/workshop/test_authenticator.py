@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 
 import bcrypt
@@ -71,19 +70,23 @@ def test_the_event_loop_keeps_running_while_passwords_are_checked():
     account = parse(f"alice:{hashed('pw', 12)}\n").accounts["alice"]
     checker = PasswordChecker(threads=2, max_waiting=8)
 
-    async def main() -> float:
+    async def main() -> tuple[float, float]:
+        started = last = time.perf_counter()
         checks = asyncio.gather(*(checker.check(account, "wrong", 12) for _ in range(4)))
-        worst, last = 0.0, time.perf_counter()
+        stalled = 0.0
         while not checks.done():
             await asyncio.sleep(0.005)
             now = time.perf_counter()
-            worst, last = max(worst, now - last - 0.005), now
+            if now - last > 0.05:  # the loop could not run for a noticeable moment
+                stalled += now - last
+            last = now
         assert await checks == [False] * 4
-        return worst
+        return stalled, time.perf_counter() - started
 
-    worst = asyncio.run(main())
-    # Four cost-12 checks take about a second of CPU; on the loop that was the lag.
-    assert worst < 0.1, f"event loop stalled {worst:.3f}s"
+    stalled, total = asyncio.run(main())
+    # On the loop, four cost-12 checks stall it the whole time (~1 s); off it, only a
+    # busy machine's scheduling hiccups remain.
+    assert stalled < 0.3 * total, f"event loop stalled {stalled:.2f}s of {total:.2f}s"
 
 
 def test_a_full_queue_refuses_at_once():
@@ -118,33 +121,39 @@ def test_a_flood_is_refused_fast_through_the_authenticator(authenticator, caplog
     assert "refused at once" in caplog.text
 
 
-def median_time(check, repeat: int = 7) -> float:
-    times = []
+def cpu_times(checks: dict[str, object], repeat: int = 5) -> dict[str, float]:
+    """The least CPU time each check took, run in turns: what it costs, whatever else the
+    machine is busy with (a bcrypt check runs in the calling thread)."""
+    best = dict.fromkeys(checks, float("inf"))
     for _ in range(repeat):
-        started = time.perf_counter()
-        check()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, check in checks.items():
+            started = time.thread_time()
+            check()
+            best[name] = min(best[name], time.thread_time() - started)
+    return best
 
 
 def test_unknown_names_and_plain_passwords_take_as_long_as_a_hashed_account():
     cost = 10  # ~60 ms: far above the noise, and what tells names apart without the dummy
     roster = parse(f"alice:{hashed('pw', cost)}\nbob:plain-pw\n")
+    alice, bob = roster.accounts["alice"], roster.accounts["bob"]
     assert usual_cost(roster.accounts.values()) == cost
-    known = median_time(lambda: check_in_equal_time(roster.accounts["alice"], "no", cost))
-    unknown = median_time(lambda: check_in_equal_time(None, "no", cost))
-    plain = median_time(lambda: check_in_equal_time(roster.accounts["bob"], "no", cost))
-    too_long = median_time(lambda: check_in_equal_time(roster.accounts["alice"], "x" * 99,
-                                                       cost))
-    for other in (unknown, plain, too_long):
-        assert 0.6 < other / known < 1.6, (known, unknown, plain, too_long)
-    assert check_in_equal_time(roster.accounts["bob"], "plain-pw", cost)
+    times = cpu_times({
+        "listed": lambda: check_in_equal_time(alice, "no", cost),
+        "unknown": lambda: check_in_equal_time(None, "no", cost),
+        "plain": lambda: check_in_equal_time(bob, "no", cost),
+        "too long": lambda: check_in_equal_time(alice, "x" * 99, cost),
+    })
+    for name in ("unknown", "plain", "too long"):  # without the dummy check: ~0
+        assert 0.7 < times[name] / times["listed"] < 1.4, times
+    assert check_in_equal_time(bob, "plain-pw", cost)
     assert not check_in_equal_time(None, "plain-pw", cost)
 
 
 def test_a_plain_text_class_pays_no_bcrypt_and_still_tells_nothing():
     roster = parse("alice:a\nbob:b\n")
     assert usual_cost(roster.accounts.values()) is None
-    known = median_time(lambda: check_in_equal_time(roster.accounts["alice"], "no", None))
-    unknown = median_time(lambda: check_in_equal_time(None, "no", None))
-    assert known < 0.005 and unknown < 0.005  # both free, alike
+    times = cpu_times({"listed": lambda: check_in_equal_time(roster.accounts["alice"], "no",
+                                                             None),
+                       "unknown": lambda: check_in_equal_time(None, "no", None)})
+    assert times["listed"] < 0.002 and times["unknown"] < 0.002  # both free, alike
