@@ -4,10 +4,17 @@ hand out new material into every home, upload material. Every action is recorded
 Starting and stopping goes through the hub's REST API with the dashboard's token (its
 role covers only the `participants` group). Hand-outs write into homes through
 workshop.materials: never overwriting a participant's file, running as that participant.
+
+An action on many participants reports per participant and never stops at the first
+failure: whatever goes wrong for one of them (a plain file where a materials folder
+belongs, a name the system refuses) is that participant's line in the report, the others
+get their files, and the action is recorded either way. The participants are the ones in
+force (the last good list while users.txt is held back, workshop.rosterguard).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +24,9 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from workshop.accounts import ensure_system_user
 from workshop.materials import Ledger, hand_out, material_files, material_path
-from workshop.roster import RosterFile, RosterUnavailable
+from workshop.roster import Roster, RosterFile
+from workshop.rosterguard import GuardedRoster
+from workshop.syncstatus import last_good_path, status_path
 
 from .actionlog import ActionLog
 from .auth import AuthGate
@@ -25,19 +34,26 @@ from .pages import page_headers, valid_user
 from .servers import ServerError, Servers
 
 MAX_UPLOAD = 100 * 1024 * 1024  # datasets are welcome; the events API keeps its small cap
+MAX_LISTED_ACTIONS = 500
+
+log = logging.getLogger(__name__)
 
 
-def blueprint(gate: AuthGate, servers: Servers, log: ActionLog, users: RosterFile, *,
+def blueprint(gate: AuthGate, servers: Servers, actions_log: ActionLog, users: RosterFile, *,
               materials: Path, ledger: Ledger, home_root: Path) -> Blueprint:
     bp = Blueprint("actions", __name__)
+    guarded = GuardedRoster(users, last_good_path(status_path()))
+
+    def in_force() -> Roster:
+        verdict = guarded.current()
+        if verdict.roster is None:
+            abort(503, verdict.held or "users.txt cannot be read")
+        return verdict.roster
 
     def participant(user: str) -> str:
         user = valid_user(user)
-        try:
-            if user not in users.load().participants:
-                abort(404, f"{user} is not a participant in users.txt")
-        except RosterUnavailable as e:
-            abort(503, str(e))
+        if user not in in_force().participants:
+            abort(404, f"{user} is not a participant in users.txt")
         return user
 
     def server_action(action: str, user: str) -> tuple[Response, int]:
@@ -51,10 +67,22 @@ def blueprint(gate: AuthGate, servers: Servers, log: ActionLog, users: RosterFil
                 servers.start(user)
                 detail = {}
             outcome, status = "ok", 200
-        except ServerError as e:
-            outcome, status, detail = "failed", 502, {"error": str(e)}
-        entry = log.record(who["name"], action, user, outcome, detail)
+        except Exception as e:  # ServerError, the hub unreachable, ...: said, and recorded
+            if not isinstance(e, ServerError):
+                log.exception("%s of %s failed", action, user)
+            outcome, status, detail = "failed", 502, {"error": str(e) or type(e).__name__}
+        entry = actions_log.record(who["name"], action, user, outcome, detail)
         return jsonify(entry), status
+
+    def hand_out_to(name: str) -> dict[str, Any]:
+        """One participant's hand-out report; a failure of any kind is theirs alone."""
+        try:
+            account = ensure_system_user(name, home_root)
+            return hand_out(account, materials, ledger).as_dict()
+        except Exception as e:
+            if not isinstance(e, OSError | ValueError | RuntimeError):
+                log.exception("hand-out to %s failed", name)
+            return {"user": name, "error": str(e) or type(e).__name__}
 
     @bp.post("/actions/restart/<user>")
     def restart(user: str):
@@ -70,7 +98,7 @@ def blueprint(gate: AuthGate, servers: Servers, log: ActionLog, users: RosterFil
             return who
         html = render_template("pages/handout.html", instructor=who, csrf=gate.csrf_token(),
                                files=sorted(material_files(materials)),
-                               actions=log.recent(20), **context)
+                               actions=actions_log.recent(20), **context)
         return page_headers(Response(html, mimetype="text/html"))
 
     @bp.get("/handout")
@@ -84,25 +112,19 @@ def blueprint(gate: AuthGate, servers: Servers, log: ActionLog, users: RosterFil
         if isinstance(who, Response):
             return who
         gate.check_csrf()
-        try:
-            names = sorted(users.load().participants)
-        except RosterUnavailable as e:
-            abort(503, str(e))
-        reports = []
-        for name in names:
-            try:
-                account = ensure_system_user(name, home_root)
-                reports.append(hand_out(account, materials, ledger).as_dict())
-            except (OSError, RuntimeError, ValueError) as e:
-                reports.append({"user": name, "error": str(e)})
-        copied = sum(len(r.get("copied", [])) + len(r.get("renamed", {})) for r in reports)
-        failed = [r["user"] for r in reports if "error" in r]
-        log.record(who["name"], "handout", "all participants", "failed" if failed else "ok",
-                   {"participants": len(reports), "files_delivered": copied,
-                    "failed": failed})
+        reports = [hand_out_to(name) for name in sorted(in_force().participants)]
+        delivered = sum(len(r.get("copied", [])) + len(r.get("renamed", {})) for r in reports)
+        # Who did not get everything, and why: whole participants, or single files.
+        failed = {r["user"]: r["error"] if "error" in r else r["failed"]
+                  for r in reports if r.get("error") or r.get("failed")}
+        outcome = "ok" if not failed else "failed" if len(failed) == len(reports) \
+            else "partly failed"
+        actions_log.record(who["name"], "handout", "all participants", outcome,
+                           {"participants": len(reports), "files_delivered": delivered,
+                            "failed": failed})
         if wants_json:
-            return jsonify(reports=reports)
-        return handout_page(reports=reports)
+            return jsonify(reports=reports, outcome=outcome)
+        return handout_page(reports=reports, outcome=outcome)
 
     @bp.post("/materials")
     def upload():
@@ -131,12 +153,15 @@ def blueprint(gate: AuthGate, servers: Servers, log: ActionLog, users: RosterFil
             saved.append(rel)
         if not saved:
             return handout_page(error="no file chosen"), 400
-        log.record(who["name"], "upload", ", ".join(saved), "ok", {"files": saved})
+        actions_log.record(who["name"], "upload", ", ".join(saved), "ok", {"files": saved})
         return handout_page(uploaded=saved)
 
     @bp.get("/api/actions")
     def recent():
         gate.api_instructor()
-        return jsonify(log.recent(int(request.args.get("limit", "50"))))
+        limit = request.args.get("limit", "50")
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_LISTED_ACTIONS:
+            abort(400, f"limit must be a whole number from 1 to {MAX_LISTED_ACTIONS}")
+        return jsonify(actions_log.recent(int(limit)))
 
     return bp

@@ -1,21 +1,34 @@
 """Adding participants from the dashboard, and users.txt's state as the hub sees it.
 
-`POST /users` appends to users.txt (atomically, bcrypt-hashed, through the one roster
-module); the users-sync service and the authenticator pick the change up within seconds.
-The form and the JSON API are the same route; both are for instructors only.
+`POST /users` appends to users.txt (under the file's edit lock, bcrypt-hashed, through the
+one roster module); the users-sync service and the authenticator pick the change up within
+seconds. The form and the JSON API are the same route; both are for instructors only.
+
+The page also shows what users-sync reported (its status file, syncstatus): a users.txt
+held back by the mass-removal guard, accounts it could not create, its last error. While
+the file is held back, adding someone is refused: the addition would be written into a
+file that is not in force, and the instructor should see why first.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
-from workshop.roster import Roster, RosterFile, RosterUnavailable, append_account
+from workshop.roster import Roster, RosterFile, append_account
+from workshop.rosterguard import GuardedRoster
+from workshop.syncstatus import last_good_path, read_status, status_path
 
 from .auth import AuthGate
 from .pages import page_headers
+
+
+class HeldBack(ValueError):
+    """users.txt is held back by the guard: no additions until it is fixed."""
 
 
 def generated_password() -> str:
@@ -24,35 +37,46 @@ def generated_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
 
 
-def blueprint(gate: AuthGate, users: RosterFile) -> Blueprint:
+def blueprint(gate: AuthGate, users: RosterFile, *,
+              status_file: str | os.PathLike[str] | None = None) -> Blueprint:
     bp = Blueprint("people", __name__)
+    status_file = Path(status_file) if status_file is not None else status_path()
+    guarded = GuardedRoster(users, last_good_path(status_file))
 
-    def roster() -> tuple[Roster | None, str | None]:
-        try:
-            return users.load(), None
-        except RosterUnavailable as e:
-            return None, str(e)
+    def state() -> dict[str, Any]:
+        """users.txt as read, what is in force, and what users-sync last said."""
+        verdict = guarded.current()
+        return {"roster": verdict.file, "in_force": verdict.roster, "held": verdict.held,
+                "sync": read_status(status_file) or {}}
+
+    def refuse_while_held(current: Roster) -> None:
+        held = guarded.judge(current).held
+        if held:
+            raise HeldBack(f"{held} Nobody is added until then.")
 
     def users_page(**context: Any) -> Response:
         who = gate.page_instructor()
         if isinstance(who, Response):
             return who
-        current, error = roster()
-        html = render_template("pages/users.html", instructor=who, roster=current,
-                               roster_error=error, csrf=gate.csrf_token(), **context)
+        html = render_template("pages/users.html", instructor=who, csrf=gate.csrf_token(),
+                               **state(), **context)
         return page_headers(Response(html, mimetype="text/html"))
 
     @bp.get("/users")
     def list_users():
         if request.accept_mimetypes.best == "application/json":
             gate.api_instructor()
-            current, error = roster()
+            now = state()
+            current: Roster | None = now["in_force"]
             if current is None:
-                abort(503, error)
+                abort(503, now["held"] or "users.txt cannot be read")
+            file: Roster | None = now["roster"]
             return jsonify(instructors=sorted(current.instructors),
                            participants=sorted(current.participants),
                            problems=[{"line": p.line, "message": p.message}
-                                     for p in current.problems])
+                                     for p in (file.problems if file else ())],
+                           held=now["held"], failed=now["sync"].get("failed", []),
+                           sync_error=now["sync"].get("error"))
         return users_page()
 
     @bp.post("/users")
@@ -73,12 +97,15 @@ def blueprint(gate: AuthGate, users: RosterFile) -> Blueprint:
         password = str(body.get("password") or "").strip() or generated_password()
         instructor = body.get("instructor") in (True, "on", "true", "1")
         try:
-            append_account(users.path, name, password, instructor=instructor)
+            append_account(users.path, name, password, instructor=instructor,
+                           check=refuse_while_held)
         except (ValueError, OSError) as e:
-            # ValueError: a bad or taken name. OSError: users.txt cannot be written here
-            # (read-only mount, e.g. a Kubernetes Secret): say so instead of failing.
-            status = 400 if isinstance(e, ValueError) else 503
-            message = str(e) if status == 400 else f"cannot write {users.path}: {e.strerror}"
+            # ValueError: a bad or taken name, or a held-back file. OSError: users.txt cannot
+            # be written here (read-only mount, e.g. a Kubernetes Secret): say so.
+            status = 409 if isinstance(e, HeldBack) else 400 if isinstance(e, ValueError) \
+                else 503
+            message = str(e) if isinstance(e, ValueError) \
+                else f"cannot write {users.path}: {e.strerror}"
             if as_json:
                 abort(status, message)
             return users_page(error=message, form={"name": name}), status

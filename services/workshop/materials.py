@@ -12,7 +12,9 @@ instructor adds or changes later still arrives:
 
 The files are written by ``tar`` running as the participant, not by root, so a symlink a
 participant planted in their home can never redirect a write anywhere they could not
-write themselves.
+write themselves. Each file arrives or fails on its own: a participant's plain file named
+like a materials folder costs that folder's files, reported in `HandoutReport.failed` and
+handed out again next time, never the rest of the hand-out.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ class HandoutReport:
     copied: list[str] = field(default_factory=list)  # arrived under their own name
     renamed: dict[str, str] = field(default_factory=dict)  # material -> name it arrived as
     kept: list[str] = field(default_factory=list)  # participant's file left as it was
+    failed: dict[str, str] = field(default_factory=dict)  # material -> why it did not arrive
 
     def as_dict(self) -> dict[str, object]:
         return {"user": self.user, "copied": self.copied, "renamed": self.renamed,
-                "kept": self.kept}
+                "kept": self.kept, "failed": self.failed}
 
 
 def _digest(path: Path) -> str:
@@ -123,45 +126,76 @@ class Ledger:
         os.replace(tmp, self._path(user))
 
 
+@dataclass(frozen=True)
+class _Write:
+    rel: str  # the material
+    src: Path
+    digest: str
+
+
 def _plan(files: dict[str, Path], home: Path, given: dict[str, str],
-          report: HandoutReport) -> dict[str, tuple[Path, str]]:
-    """Destination name -> (source, digest) for what must be written."""
-    writes: dict[str, tuple[Path, str]] = {}
+          report: HandoutReport) -> dict[str, _Write]:
+    """Destination name -> what to write there; files already in place are noted as kept."""
+    writes: dict[str, _Write] = {}
     for rel, src in files.items():
         digest = _digest(src)
         if given.get(rel) == digest:
             continue  # already handed out this very version
         dest = home / rel
         if not os.path.lexists(dest):
-            writes[rel] = (src, digest)
-            report.copied.append(rel)
+            writes[rel] = _Write(rel, src, digest)
         elif dest.is_file() and not dest.is_symlink() and _digest(dest) == digest:
             report.kept.append(rel)
+            given[rel] = digest
         else:
-            new = _updated_name(home, rel)
-            writes[new] = (src, digest)
-            report.renamed[rel] = new
+            writes[_updated_name(home, rel)] = _Write(rel, src, digest)
             report.kept.append(rel)
-        given[rel] = digest
     return writes
 
 
-def _write_as_user(user: SystemUser, writes: dict[str, tuple[Path, str]]) -> None:
+def _blocked_by(home: Path, dest: str) -> str | None:
+    """The part of `dest`'s folder path that exists in `home` but is not a folder."""
+    parts = PurePosixPath(dest).parts[:-1]
+    for n in range(1, len(parts) + 1):
+        part = home.joinpath(*parts[:n])
+        if os.path.lexists(part) and (part.is_symlink() or not part.is_dir()):
+            return "/".join(parts[:n])
+    return None
+
+
+def _write_as_user(user: SystemUser, writes: dict[str, _Write]) -> dict[str, str]:
+    """Write every file of `writes` as the participant; {destination: why} for failures.
+
+    One tar for all files (a subprocess per file would cost seconds for a class); tar goes
+    on after a file it cannot write, so each file arrives or fails on its own.
+    """
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for dest, (src, _) in writes.items():
-            info = tar.gettarinfo(str(src), arcname=dest)
+        for dest, write in writes.items():
+            info = tar.gettarinfo(str(write.src), arcname=dest)
             info.uid, info.gid, info.uname, info.gname = user.uid, user.gid, "", ""
             info.mode = 0o644
-            with src.open("rb") as f:
+            with write.src.open("rb") as f:
                 tar.addfile(info, f)
     # --skip-old-files: a file that appeared since the plan was made is never replaced.
-    subprocess.run(
+    result = subprocess.run(
         ["tar", "--extract", "--skip-old-files", "--no-same-owner", "--directory",
          str(user.home)],
         input=buf.getvalue(), user=user.uid, group=user.gid, extra_groups=[],
-        check=True, capture_output=True,
+        check=False, capture_output=True, env={"LC_ALL": "C.UTF-8", "PATH": os.defpath},
     )
+    if result.returncode == 0:
+        return {}
+    # "tar: day1/intro.ipynb: Cannot open: Not a directory": the member, then why.
+    stderr = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    said = dict(line.removeprefix("tar: ").partition(": ")[::2] for line in stderr)
+    failed = {}
+    for dest in writes:
+        if dest in said or not os.path.lexists(user.home / dest):
+            blocker = _blocked_by(user.home, dest)
+            failed[dest] = (f"'{blocker}' in the home is not a folder" if blocker
+                            else said.get(dest) or (stderr[0] if stderr else "not written"))
+    return failed
 
 
 def hand_out(user: SystemUser, materials: str | os.PathLike[str],
@@ -174,7 +208,16 @@ def hand_out(user: SystemUser, materials: str | os.PathLike[str],
     with ledger.locked(user.name):
         given = ledger.load(user.name)
         writes = _plan(files, user.home, given, report)
-        if writes:
-            _write_as_user(user, writes)
+        failed = _write_as_user(user, writes) if writes else {}
+        for dest, write in writes.items():
+            if dest in failed:
+                # Not recorded as given: offered again at the next hand-out.
+                report.failed[write.rel] = failed[dest]
+                continue
+            given[write.rel] = write.digest
+            if dest == write.rel:
+                report.copied.append(write.rel)
+            else:
+                report.renamed[write.rel] = dest
         ledger.save(user.name, given)
     return report

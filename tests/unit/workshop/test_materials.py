@@ -76,3 +76,26 @@ def test_identical_existing_file_counts_as_given(tmp_path):
     report = hand_out(user, materials, ledger)
     assert "data.csv" in report.kept and "data.csv" not in report.renamed
     assert ledger.load("alice")["data.csv"]
+
+
+def test_a_file_where_a_folder_belongs_costs_only_those_files(tmp_path):
+    user, materials, ledger = setup(tmp_path)
+    (user.home / "day1").write_text("my notes, named like the folder")
+    report = hand_out(user, materials, ledger)  # used to raise: tar exits 2
+    assert report.copied == ["data.csv"]
+    assert report.failed == {"day1/intro.ipynb": "'day1' in the home is not a folder"}
+    assert (user.home / "data.csv").read_text() == "a,b\n"
+    assert (user.home / "day1").read_text() == "my notes, named like the folder"
+    assert "day1/intro.ipynb" not in ledger.load("alice")  # not given: offered again
+
+    (user.home / "day1").rename(user.home / "notes.txt")
+    again = hand_out(user, materials, ledger)
+    assert again.copied == ["day1/intro.ipynb"] and again.failed == {}
+
+
+def test_a_home_that_is_gone_fails_every_file_with_a_reason(tmp_path):
+    user, materials, ledger = setup(tmp_path)
+    user.home.rmdir()
+    report = hand_out(user, materials, ledger)
+    assert set(report.failed) == {"data.csv", "day1/intro.ipynb"} and report.copied == []
+    assert all(report.failed.values())
