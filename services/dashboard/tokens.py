@@ -7,7 +7,8 @@ loop is already running", a 500 on GET /events). Its cache is a plain dict purge
 while other threads read it. This asks the hub synchronously instead (the same
 `GET /hub/api/user` with the token), with a connection per thread, and keeps answers
 for a few seconds in a cache under a lock, keyed by a hash of the token so the tokens
-themselves are not kept.
+themselves are not kept. Threads asking about the same token at the same time wait for
+one answer.
 """
 
 from __future__ import annotations
@@ -51,22 +52,45 @@ class HubTokenCheck:
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[float, UserModel | None]] = OrderedDict()
+        # Tokens being asked about right now: a burst with one token asks the hub once.
+        self._asking: dict[str, threading.Event] = {}
         self._local = threading.local()  # a requests.Session is not shared by threads
 
     def __call__(self, token: str) -> UserModel | None:
         key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-        now = self._clock()
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] > now:
+            hit = self._fresh(key)
+            if hit is not None:
                 return hit[1]
-        user = self._ask(token)  # outside the lock: other tokens are not held up
-        with self._lock:
-            self._cache[key] = (self._clock() + self.ttl, user)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
-        return user
+            asking = self._asking.get(key)
+            if asking is None:  # this thread asks the hub; others with this token wait
+                asking = self._asking[key] = threading.Event()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            asking.wait(self.timeout)
+            with self._lock:
+                hit = self._fresh(key)
+            if hit is not None:
+                return hit[1]
+            return self._ask(token)  # the first asker failed: try ourselves, uncached
+        try:
+            user = self._ask(token)  # outside the lock: other tokens are not held up
+            with self._lock:
+                self._cache[key] = (self._clock() + self.ttl, user)
+                self._cache.move_to_end(key)
+                while len(self._cache) > self.max_cached:
+                    self._cache.popitem(last=False)
+            return user
+        finally:
+            with self._lock:
+                del self._asking[key]
+            asking.set()
+
+    def _fresh(self, key: str) -> tuple[float, UserModel | None] | None:
+        hit = self._cache.get(key)
+        return hit if hit is not None and hit[0] > self._clock() else None
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
