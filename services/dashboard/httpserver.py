@@ -31,7 +31,7 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
-from waitress.utilities import Error
+from waitress.utilities import Error, RequestEntityTooLarge
 
 from .door import LARGEST_BODY, Door, Refusal
 
@@ -130,26 +130,27 @@ class DoorParser(HTTPRequestParser):
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
         self.started = time.monotonic()
-        self.body_limit: int | None = None
-        self.refusal: Refusal | None = None
+        self.body_limit = 0
+        self.refusal: Refusal | None = None  # set with body_limit once headers are in
 
     def received(self, data: bytes) -> int:
         in_headers = not self.headers_finished
         consumed = super().received(data)
-        if self.error is not None or not self.headers_finished:
-            return consumed
-        if in_headers:
+        if in_headers and self.headers_finished and (
+                self.error is None or isinstance(self.error, RequestEntityTooLarge)):
+            # waitress's own "too large" (past every route's limit) gets the door's
+            # answer instead: 401 without credentials, else 413, in JSON.
             self.body_limit, self.refusal = self.door.limit_for(
                 self.command, self.path, self.headers.get("AUTHORIZATION", ""),
                 self.headers.get("COOKIE", ""))
-        # Content-Length is judged before any of the body is read; a chunked body as it
-        # arrives (waitress counts it in body_bytes_received).
-        size = self.body_bytes_received if self.chunked else self.content_length
-        if self.body_limit is not None and size > self.body_limit:
-            assert self.refusal is not None
-            self.error = Refused(self.refusal)
-            self.completed = True
-            self.expect_continue = False  # no "100 Continue": the body is not wanted
+        if self.refusal is not None and not isinstance(self.error, Refused):
+            # Content-Length is judged before any of the body is read; a chunked body as
+            # it arrives (waitress counts it in body_bytes_received).
+            size = self.body_bytes_received if self.chunked else self.content_length
+            if size > self.body_limit:
+                self.error = Refused(self.refusal)
+                self.completed = True
+                self.expect_continue = False  # no "100 Continue": the body is not wanted
         return consumed
 
     def late(self, now: float) -> bool:
