@@ -169,8 +169,10 @@ class DoorServer(TcpWSGIServer):
 
     def stop(self) -> None:
         """Stop serving, from any thread: the loop closes every socket and `run` returns."""
-        self.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+        # Requests being served finish first (5 s at most): closing their sockets under
+        # them would only turn their answers into errors in the log.
         self.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        self.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
 
 
 def server_class(door: Door) -> type[DoorServer]:
