@@ -93,6 +93,7 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
         # The HTTP server refused bigger bodies already (httpserver.py); this is the same
         # table for the app alone (tests, another server).
         request.max_content_length = door.body_limit(request.method, request.path)
+
     app.register_blueprint(api.blueprint(store, gate, [on_event]), url_prefix=prefix)
     app.register_blueprint(pages.blueprint(gate, renderer, source, users, stats, servers,
                                            actions_log), url_prefix=prefix)

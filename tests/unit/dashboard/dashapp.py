@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from dashboard.app import create_app
-from dashboard.auth import AuthGate
+from dashboard.auth import AuthGate, HubLogin
 from dashboard.settings import INSTRUCTOR_SCOPE, Settings
 
 ACCESS = "access:services!service=dashboard"
@@ -29,9 +29,10 @@ def auth(token: str) -> dict[str, str]:
 ALICE, TEACHER = auth("alice-token"), auth("teacher-token")
 
 
-def gate(user_for_token: Any = USERS.get) -> AuthGate:
+def gate(user_for_token: Any = USERS.get, login: HubLogin | None = None) -> AuthGate:
     return AuthGate(user_for_token, access_scopes={ACCESS}, instructor_scope=INSTRUCTOR_SCOPE,
-                    cookie_name="dash", cookie_path=f"{PREFIX}/", secret=b"s" * 32)
+                    cookie_name="dash", cookie_path=f"{PREFIX}/", secret=b"s" * 32,
+                    login=login)
 
 
 def make_app(tmp: Path, **kwargs: Any) -> Flask:
