@@ -14,8 +14,9 @@ An event is identified by (type, user, key): a new save of the same notebook upd
 earlier event and keeps its id. Events live in SQLite, so a restart loses nothing.
 
 A new kind of event (the execution feed's `execution`, `help` requests): a model that
-subclasses `EventBase` with its own `type: Literal[...]` and `key()`, added to
-`EVENT_MODELS`. Its fields are then stored, listed and filterable like the others.
+subclasses `EventBase` with its own `type: Literal[...]` and `key()`, decorated with
+`@event_type` (in its own module, imported by app.py). It is then accepted, and its
+fields stored, listed and filterable like the others; any other type is a 400.
 """
 
 from __future__ import annotations
@@ -111,6 +112,23 @@ class EventBase(BaseModel):
         return value.isoformat() if value else None
 
 
+# Every event type the dashboard accepts, by its `type`: filled by @event_type.
+EVENT_MODELS: dict[str, type[EventBase]] = {}
+
+
+def event_type(model: type[EventBase]) -> type[EventBase]:
+    """Accept events of `model`'s type (a class decorator)."""
+    EVENT_MODELS[get_args(model.model_fields["type"].annotation)[0]] = model
+    return model
+
+
+def stored_fields() -> frozenset[str]:
+    """What a stored event may show and be filtered on: the models' fields, the receipt
+    time and the id. Rows written by older versions are cut down to these when read."""
+    return frozenset({"id", "timestamp"}.union(*(m.model_fields for m in EVENT_MODELS.values())))
+
+
+@event_type
 class SaveNotebook(EventBase):
     """A participant's server saved a notebook (the save hook)."""
 
@@ -131,18 +149,6 @@ class SaveNotebook(EventBase):
         elif self.filename != name:
             raise ValueError("filename must be the last part of path")
         return self
-
-
-def _type_name(model: type[EventBase]) -> str:
-    return get_args(model.model_fields["type"].annotation)[0]
-
-
-# Every event type the dashboard accepts, by its `type`.
-EVENT_MODELS: dict[str, type[EventBase]] = {_type_name(m): m for m in (SaveNotebook,)}
-# What a stored event may show and be filtered on: the models' fields, the receipt
-# time and the id. Rows written by older versions are cut down to these when read.
-STORED_FIELDS: frozenset[str] = frozenset(
-    {"id", "timestamp"}.union(*(m.model_fields for m in EVENT_MODELS.values())))
 
 
 class InvalidEvent(ValueError):
@@ -246,10 +252,11 @@ class EventStore:
     def query(self, filters: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """Events whose fields equal the given values (as strings), oldest id first."""
         clauses, params = [], []
+        known = stored_fields()
         for name, value in (filters or {}).items():
-            if name not in STORED_FIELDS:
+            if name not in known:
                 raise ValueError(f"cannot filter on {_printable(name)!r}; "
-                                 f"fields are: {', '.join(sorted(STORED_FIELDS))}")
+                                 f"fields are: {', '.join(sorted(known))}")
             if name == "id":
                 clauses.append("CAST(id AS TEXT) = ?")
             else:
@@ -263,12 +270,10 @@ class EventStore:
                 f"SELECT id, data FROM events{where} ORDER BY id", params
             ).fetchall()
         # The row's id last: a field in an old row's document can never replace it.
-        return [{**_known(json.loads(d)), "id": i} for i, d in rows]
+        return [{**{k: v for k, v in json.loads(d).items() if k in known}, "id": i}
+                for i, d in rows]
 
     def count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
-
-def _known(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k in STORED_FIELDS}

@@ -5,18 +5,24 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal
 
 import pytest
+from pydantic import Field
 
+from dashboard import events
 from dashboard.events import (
     CLIENT_CLOCK_AHEAD,
     CLIENT_CLOCK_BEHIND,
-    STORED_FIELDS,
+    EventBase,
     EventStore,
+    HomePath,
     InvalidEvent,
     SaveNotebook,
     StoreFull,
+    event_type,
     parse_event,
+    stored_fields,
 )
 
 
@@ -94,7 +100,7 @@ def test_upsert_keeps_id_and_sets_the_time_itself(tmp_path):
     assert row == again
     assert row["timestamp"] == "2026-11-23T10:00:00+00:00"
     assert row["client_timestamp"].endswith("+00:00")
-    assert set(row) <= STORED_FIELDS
+    assert set(row) <= stored_fields()
 
 
 def test_query_filters_on_known_fields_only(tmp_path):
@@ -139,3 +145,26 @@ def test_events_persist_across_reopen(tmp_path):
     stored = store.upsert(save())
     store.close()
     assert EventStore(path).query() == [stored]
+
+
+def test_a_new_event_type_is_one_decorated_model(tmp_path, monkeypatch):
+    # How the execution feed and help requests are to be added: nothing else changes.
+    monkeypatch.setattr(events, "EVENT_MODELS", dict(events.EVENT_MODELS))
+    with pytest.raises(InvalidEvent, match="type: must be one of: save-notebook"):
+        parse_event({"type": "help", "user": "alice", "path": "a.ipynb"})
+
+    @event_type
+    class Help(EventBase):
+        type: Literal["help"]
+        path: HomePath
+        question: str = Field(max_length=200)
+
+        def key(self) -> str:
+            return self.path
+
+    store = EventStore(tmp_path / "events.sqlite")
+    stored = store.upsert(parse_event({"type": "help", "user": "alice", "path": "a.ipynb",
+                                       "question": "why?"}))
+    assert store.query({"question": "why?"}) == [stored]
+    with pytest.raises(InvalidEvent, match="question"):
+        parse_event({"type": "help", "user": "alice", "path": "a.ipynb", "question": 3})
