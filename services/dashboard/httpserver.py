@@ -105,7 +105,11 @@ def fd_budget(connections: int = CONNECTION_LIMIT) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     if soft == resource.RLIM_INFINITY:
         return connections
-    return max(1, min(connections, (soft - RESERVED_FDS) // FDS_PER_CONNECTION))
+    fit = max(1, min(connections, (soft - RESERVED_FDS) // FDS_PER_CONNECTION))
+    if fit < connections:
+        log.warning("open-files limit %d holds %d connections, not %d", soft, fit,
+                    connections)
+    return fit
 
 
 class Refused(Error):

@@ -270,3 +270,15 @@ def test_x_forwarded_proto_reaches_the_app():
     with serving(tiny) as (_, port):
         assert get("/", port=port, headers={"X-Forwarded-Proto": "https"}).status == 200
     assert seen == ["https"]
+
+
+def test_the_connection_limit_fits_the_open_files_limit(monkeypatch):
+    limits = {"now": (256, 512)}
+    monkeypatch.setattr(httpserver.resource, "getrlimit", lambda _: limits["now"])
+    monkeypatch.setattr(httpserver.resource, "setrlimit",
+                        lambda _, value: limits.update(now=value))
+    # 1000 connections need 3064 descriptors: raised to the hard limit, and what fits.
+    assert httpserver.fd_budget(1000) == (512 - httpserver.RESERVED_FDS) // 3
+    assert limits["now"] == (512, 512)
+    limits["now"] = (4096, 4096)
+    assert httpserver.fd_budget(1000) == 1000 and limits["now"] == (4096, 4096)
