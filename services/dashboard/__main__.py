@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-
-from waitress import serve
+import socket
 
 from .app import create_app
+from .httpserver import BACKLOG, make_server
 from .settings import Settings
 
 
@@ -15,10 +15,13 @@ def main() -> None:
                         format="[%(levelname).1s %(asctime)s dashboard] %(message)s")
     settings = Settings.from_env()
     app = create_app(settings)
-    logging.getLogger("dashboard").info("listening on %s:%d%s", settings.host,
-                                        settings.port, settings.prefix)
-    # One process, a few threads: the render worker (later) lives in this process.
-    serve(app, host=settings.host, port=settings.port, threads=8, ident="dashboard")
+    sock = socket.create_server((settings.host, settings.port), backlog=BACKLOG)
+    server = make_server(app, sock)
+    logging.getLogger("dashboard").info(
+        "listening on %s:%d%s (at most %d connections)", settings.host, settings.port,
+        settings.prefix, server.adj.connection_limit)
+    # One process, a few threads: the render worker lives in this process too.
+    server.run()
 
 
 if __name__ == "__main__":

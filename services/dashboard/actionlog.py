@@ -10,6 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The most entries one listing returns: pages show 15-20; a script reading the log gets
+# every recent action without a request able to ask SQLite for a 20-digit LIMIT.
+MAX_RECENT = 1000
+
 
 class ActionLog:
     SCHEMA = """
@@ -42,6 +46,9 @@ class ActionLog:
         return {"id": cursor.lastrowid, **entry}
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest `limit` entries (0 to MAX_RECENT: a negative LIMIT is all of them in
+        SQLite, a huge one an OverflowError), newest first."""
+        limit = max(0, min(limit, MAX_RECENT))
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, at, actor, action, target, outcome, detail FROM actions "

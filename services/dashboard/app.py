@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from workshop.addresses import Addresses
@@ -16,11 +17,12 @@ from workshop.keys import persistent_secret
 from workshop.materials import Ledger
 from workshop.roster import RosterFile
 
-from . import actions, api, pages, people
+from . import actions, api, pages, people, safejson
 from .actionlog import ActionLog
 from .auth import AuthGate, hub_gate
 from .capacity import host_memory
 from .contents_source import choose_source
+from .door import FORM_BODY_MAX, Door
 from .events import EventStore
 from .render import Renderer
 from .servers import Servers
@@ -28,11 +30,20 @@ from .settings import Settings
 from .worker import RenderWorker
 
 
+class SafeJSONProvider(DefaultJSONProvider):
+    """request.get_json() in every route parses with safejson's bounds: a deep or huge
+    body is a ValueError (Flask's 400), not a RecursionError (a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return safejson.loads(s)
+
+
 def create_app(settings: Settings, gate: AuthGate | None = None, *,
-               start_worker: bool = True) -> Flask:
+               start_worker: bool = True, servers: Servers | None = None) -> Flask:
     prefix = settings.prefix.rstrip("/")
     app = Flask(__name__, static_url_path=f"{prefix}/static")
-    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # an event is a few hundred bytes
+    app.json = SafeJSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = FORM_BODY_MAX  # each route's own: Door.body_limit
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if gate is None:
@@ -50,7 +61,9 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
     if start_worker:
         worker.start()  # catches up on whatever is missing or stale, off this thread
     started = time.time()
-    servers = Servers(HubAPI() if "JUPYTERHUB_API_TOKEN" in os.environ else None)
+    if servers is None:
+        servers = Servers(HubAPI() if "JUPYTERHUB_API_TOKEN" in os.environ else None)
+    door = Door(settings.prefix, gate.has_credentials)
     actions_log = ActionLog(settings.state_dir / "actions.sqlite")
 
     def on_event(event: dict[str, Any]) -> None:
@@ -70,11 +83,18 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
             "last_render_seconds": numbers["last_duration"],
             "uptime_seconds": round(time.time() - started),
             "host_memory": host_memory(),
-            "running_servers": servers.count(),
+            "running_servers": servers.count(),  # the hub's answer, kept 3 s (Servers)
         }
 
     app.extensions["dashboard"] = {"settings": settings, "gate": gate, "store": store,
-                                   "renderer": renderer, "worker": worker}
+                                   "renderer": renderer, "worker": worker, "door": door}
+
+    @app.before_request
+    def body_limit():
+        # The HTTP server refused bigger bodies already (httpserver.py); this is the same
+        # table for the app alone (tests, another server).
+        request.max_content_length = door.body_limit(request.method, request.path)
+
     app.register_blueprint(api.blueprint(store, gate, [on_event]), url_prefix=prefix)
     addresses = Addresses.from_env()
     lab_url = (lambda user: addresses.user(user, "lab/tree/")) if addresses.subdomains else None
@@ -87,6 +107,11 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
 
     @app.get(f"{prefix}/health")
     def health():
+        # Anyone may ask whether the dashboard answers (monitors, the stack's own health
+        # check); the figures, and the hub call behind them, are for instructors.
+        user = gate.current_user()
+        if user is None or not gate.is_instructor(user):
+            return jsonify(status="ok")
         return jsonify(stats())
 
     @app.get(f"{prefix}/oauth_callback")
@@ -98,10 +123,17 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
     @app.errorhandler(HTTPException)
     def readable(e: HTTPException):
         # Every error, including Flask's own 404/405/413, is a readable message: a small
-        # page for a browser, JSON for everything else.
+        # page for a browser, JSON for everything else. Its headers (Retry-After, Allow)
+        # are kept.
         if request.accept_mimetypes.best == "text/html":
             html = render_template("pages/error.html", error=e)
-            return pages.page_headers(Response(html, status=e.code, mimetype="text/html"))
-        return jsonify(error=e.name, message=e.description, status=e.code), e.code
+            response = pages.page_headers(Response(html, status=e.code, mimetype="text/html"))
+        else:
+            response = jsonify(error=e.name, message=e.description, status=e.code)
+            response.status_code = e.code or 500
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     return app

@@ -8,6 +8,10 @@ Two ways in, both checked by the hub:
 
 Instructors are whoever holds the custom scope granted to the `instructors` group's role
 in jupyterhub_config.py; nothing here knows about users.txt.
+
+Everything here is called from several waitress threads at once: tokens are checked by
+`tokens.HubTokenCheck` (thread-safe), and the OAuth steps that still go through
+JupyterHub's `HubOAuth` (not thread-safe) take turns.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -22,9 +27,17 @@ from urllib.parse import urlencode
 from flask import Request, Response, abort, redirect, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from jupyterhub.services.auth import HubOAuth, check_scopes
+from tornado.web import HTTPError
+from werkzeug.http import parse_cookie
+
+from .tokens import HubTokenCheck, HubUnavailable
 
 UserModel = dict[str, Any]
-TOKEN_HEADER = re.compile(r"^(?:token|bearer)\s+(\S+)$", re.IGNORECASE)
+# JupyterHub's tokens are 32 hex characters, its OAuth tokens a little longer: anything
+# that is not a short printable word is not a token and is never sent on to the hub.
+MAX_TOKEN_LENGTH = 256
+TOKEN_HEADER = re.compile(rf"^(?:token|bearer)\s+([\x21-\x7e]{{1,{MAX_TOKEN_LENGTH}}})$",
+                          re.IGNORECASE)
 
 
 def is_https(req: Request) -> bool:
@@ -59,12 +72,33 @@ class AuthGate:
                 return None
         return None
 
+    def has_credentials(self, authorization: str, cookies: str) -> bool:
+        """Does a request with these headers carry a token, or a session cookie we signed?
+
+        Cheap (no hub call): the server asks before it reads a request's body. Whether
+        the token is valid is the route's question, asked after.
+        """
+        if TOKEN_HEADER.match(authorization):
+            return True
+        signed = parse_cookie(cookies).get(self.cookie_name)
+        if not signed:
+            return False
+        try:
+            self.serializer.loads(signed)
+        except BadSignature:
+            return False
+        return True
+
     def current_user(self) -> UserModel | None:
         """The hub's model of the requester, or None when not (validly) identified."""
         token = self._token()
         if not token:
             return None
-        user = self.user_for_token(token)
+        try:
+            user = self.user_for_token(token)
+        except HubUnavailable as e:
+            abort(503, f"cannot check the token with JupyterHub right now ({e}); "
+                       "try again in a moment")
         if not user or not check_scopes(self.access_scopes, set(user.get("scopes", []))):
             return None
         return user
@@ -126,10 +160,14 @@ class HubLogin:
 
     def __init__(self, hub_auth: HubOAuth) -> None:
         self.hub_auth = hub_auth
+        # HubOAuth keeps its OAuth states in a dict it purges as it goes, and runs its
+        # token exchange on a lazily created event loop: one thread at a time.
+        self._turn = threading.Lock()
 
     def redirect_to_login(self, next_url: str) -> Response:
-        verifier, challenge, method = self.hub_auth.generate_pkce_code_challenge()
-        state = self.hub_auth.generate_state(next_url, code_verifier=verifier)
+        with self._turn:
+            verifier, challenge, method = self.hub_auth.generate_pkce_code_challenge()
+            state = self.hub_auth.generate_state(next_url, code_verifier=verifier)
         query = urlencode({"state": state, "code_challenge": challenge,
                            "code_challenge_method": method})
         response = redirect(f"{self.hub_auth.login_url}&{query}")
@@ -144,10 +182,20 @@ class HubLogin:
         if not code or not state or state != request.cookies.get(
                 self.hub_auth.state_cookie_name):
             abort(403, "OAuth state does not match: start again from the dashboard's address")
-        verifier = self.hub_auth.get_code_verifier(state)
-        next_url = self.hub_auth.get_next_url(state)
-        token = self.hub_auth.token_for_code(code, code_verifier=verifier)
-        self.hub_auth.clear_oauth_state(state)
+        with self._turn:
+            verifier = self.hub_auth.get_code_verifier(state)
+            next_url = self.hub_auth.get_next_url(state)
+            if verifier is None:  # begun before the dashboard restarted, or expired
+                abort(403, "this login has expired: start again from the dashboard's address")
+            try:
+                token = self.hub_auth.token_for_code(code, code_verifier=verifier)
+            except HTTPError as e:
+                # HubOAuth reports a refused code as its own 500: say what it means.
+                abort(502 if e.status_code == 502 else 403,
+                      "JupyterHub did not accept this login: start again from the "
+                      "dashboard's address")
+            finally:
+                self.hub_auth.clear_oauth_state(state)
         response = redirect(next_url)
         response.delete_cookie(self.hub_auth.state_cookie_name, path=self.hub_auth.cookie_path)
         gate.remember(response, token)
@@ -156,11 +204,9 @@ class HubLogin:
 
 def hub_gate(prefix: str, instructor_scope: str, secret: bytes) -> AuthGate:
     """The gate of the real service, talking to the hub that started it."""
-    # A short cache: a user removed from users.txt or a changed instructor mark must
-    # apply within seconds, not at the default minute.
-    hub_auth = HubOAuth(cache_max_age=5)
+    hub_auth = HubOAuth()  # for the OAuth login only; tokens are checked by HubTokenCheck
     return AuthGate(
-        hub_auth.user_for_token,
+        HubTokenCheck(hub_auth.api_url),
         access_scopes=set(hub_auth.access_scopes),
         instructor_scope=instructor_scope,
         cookie_name=hub_auth.cookie_name,
