@@ -47,7 +47,7 @@ from appliance_config import (  # noqa: E402
 )
 
 from dashboard.settings import Settings  # noqa: E402
-from workshop.roster import Roster, parse  # noqa: E402
+from workshop.roster import Roster, parse_bytes  # noqa: E402
 
 SERVER_CONFIG = REPO / "etc/jupyter/jupyter_server_config.py"
 LAB_SETTINGS = REPO / "etc/jupyter/labsettings/workshop.json"
@@ -340,10 +340,10 @@ def render(values: dict[str, Any], opts: Options) -> str:
 # -- the command ----------------------------------------------------------------------------
 def read_roster(path: Path) -> Roster:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        data = path.read_bytes()
+    except OSError as e:
         raise UsageError(f"cannot read {path}: {e}") from e
-    roster = parse(text)
+    roster = parse_bytes(data)  # per line, like the hub: one bad line never hides the rest
     for problem in roster.problems:
         print(f"{path}: {problem} (skipped)", file=sys.stderr)
     if not roster.accounts:

@@ -36,7 +36,10 @@ class KubeUsersFileAuthenticator(UsersFileAuthenticator):
 
     def groups_for(self, name: str) -> list[str] | None:
         """The groups of `name` per users.txt, or None when not listed (any more)."""
-        account = self._roster_file().load().accounts.get(name)
+        roster = self.current_roster()  # the last good list while users.txt is held back
+        if roster is None:
+            raise RosterUnavailable("users.txt cannot be read and no good list is known")
+        account = roster.accounts.get(name)
         if account is None:
             return None
         return [INSTRUCTORS if account.instructor else PARTICIPANTS]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ def blueprint(gate: AuthGate, servers: Servers, actions_log: ActionLog, users: R
     def recent():
         gate.api_instructor()
         limit = request.args.get("limit", "50")
-        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_LISTED_ACTIONS:
+        if not re.fullmatch(r"[0-9]{1,6}", limit) or not 1 <= int(limit) <= MAX_LISTED_ACTIONS:
             abort(400, f"limit must be a whole number from 1 to {MAX_LISTED_ACTIONS}")
         return jsonify(actions_log.recent(int(limit)))
 

@@ -8,8 +8,8 @@ iframe. Every route here is for instructors only.
 
 from __future__ import annotations
 
-import contextlib
 import io
+import re
 import time
 import zipfile
 from collections.abc import Callable
@@ -28,7 +28,9 @@ from flask import (
     send_file,
 )
 
-from workshop.roster import RosterFile, RosterUnavailable
+from workshop.roster import RosterFile
+from workshop.rosterguard import GuardedRoster
+from workshop.syncstatus import last_good_path, status_path
 
 from .actionlog import ActionLog
 from .auth import AuthGate
@@ -46,11 +48,15 @@ def page_headers(response: Response) -> Response:
     return response
 
 
-def participants(users: RosterFile, renderer: Renderer) -> list[str]:
-    """Everyone in users.txt who is not an instructor, plus anyone who saved something."""
+def participants(users: GuardedRoster, renderer: Renderer) -> list[str]:
+    """Everyone in force who is not an instructor, plus anyone who saved something.
+
+    In force: users.txt, or the last good list while users.txt is held back (an editor
+    that truncated it while saving must not empty the board)."""
     names: set[str] = set()
-    with contextlib.suppress(RosterUnavailable):  # the index still lists who saved
-        names |= users.load().participants
+    roster = users.current().roster
+    if roster is not None:  # else the index still lists who saved
+        names |= roster.participants
     for status in renderer.index()["notebooks"].values():
         names |= set(status.get("participants", {}))
     return sorted(names)
@@ -74,13 +80,14 @@ def blueprint(gate: AuthGate, renderer: Renderer, source: NotebookSource,
     """`lab_url(user)`: where an instructor steps into a participant's JupyterLab, or None
     when that is not allowed (participants' servers on the hub's origin)."""
     bp = Blueprint("pages", __name__)
+    guarded = GuardedRoster(users, last_good_path(status_path()))
 
     def board() -> dict[str, Any]:
         """Everything the index shows; `version` changes whenever any of it does."""
         data = renderer.index()
         states = servers.states()
         recent = actions.recent(15)
-        data["participants"] = participants(users, renderer)
+        data["participants"] = participants(guarded, renderer)
         # Each participant's server has an origin of its own: the board links there.
         data["lab"] = ({u: lab_url(u) for u in data["participants"]} if lab_url else None)
         data["servers"] = states  # None: the hub could not be asked
@@ -148,7 +155,7 @@ def blueprint(gate: AuthGate, renderer: Renderer, source: NotebookSource,
         buffer = io.BytesIO()
         added = 0
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in participants(users, renderer):
+            for name in participants(guarded, renderer):
                 try:
                     notebook = source.read(name, path)
                 except SourceError:
@@ -175,7 +182,8 @@ def blueprint(gate: AuthGate, renderer: Renderer, source: NotebookSource,
     def api_summary(path: str):
         gate.api_instructor()
         since = request.args.get("since", "-1")
-        if not since.lstrip("-").isdigit():
+        # Plain ASCII digits of a sane length: int() also takes '²' or 5000 digits.
+        if not re.fullmatch(r"-?[0-9]{1,18}", since):
             abort(400, "since must be a version number")
         return jsonify(summary_update(renderer, valid_path(path), int(since)))
 

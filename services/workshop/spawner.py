@@ -17,8 +17,9 @@ from jupyterhub.utils import maybe_future, wait_for_http_server
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .accounts import SystemUser, ensure_system_user
+from .accounts import SystemUser, ensure_system_user, participant_uid
 from .materials import Ledger, hand_out
+from .processes import kill_user_processes
 from .roster import RosterFile, RosterUnavailable
 from .startqueue import StartQueue
 
@@ -169,3 +170,14 @@ class WorkshopSpawner(WorkshopHomes, LocalProcessSpawner):
     async def start(self):  # type: ignore[override]
         await self.prepare_home()
         return await self.start_in_turn(super().start)
+
+    async def stop(self, now: bool = False) -> None:  # type: ignore[override]
+        """Stop the server, then every other process of the participant too (a `nohup`
+        job, a `setsid` daemon): a stopped server frees its memory, a restarted one
+        starts clean. Their files stay."""
+        await super().stop(now=now)
+        uid = await asyncio.to_thread(participant_uid, self.user.name, self.home_root)  # type: ignore[attr-defined]
+        if uid is not None:
+            killed = await asyncio.to_thread(kill_user_processes, uid)
+            if killed:
+                self.log.info("stopped %d more processes of %s", killed, self.user.name)  # type: ignore[attr-defined]

@@ -91,10 +91,14 @@ class Stack:
         for name, text in materials.items():
             (self.materials / name).write_text(text)
 
-    def write_users(self, text: str) -> None:
-        """Replace users.txt the way editors do (new file, rename), like an instructor."""
+    def write_users(self, text: str | bytes) -> None:
+        """Replace users.txt the way editors do (new file, rename), like an instructor;
+        bytes for what an editor in another encoding writes."""
         tmp = self.users_file.with_suffix(".tmp")
-        tmp.write_text(text)
+        if isinstance(text, bytes):
+            tmp.write_bytes(text)
+        else:
+            tmp.write_text(text)
         tmp.chmod(0o600)
         tmp.replace(self.users_file)
 

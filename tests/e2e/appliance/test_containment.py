@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from tests.e2e.appliance.conftest import ADDRESSES, DASHBOARD
@@ -203,3 +204,114 @@ def test_participants_cannot_reach_the_metadata_address(alice: HubSession, fake_
     # The hub, running as root, still reaches it: only participants are walled off.
     with socket.create_connection((address, port), 3) as s:
         assert b"user-data" in s.recv(100)
+
+
+# -- people ---------------------------------------------------------------------------------
+def test_removing_a_participant_ends_every_process_of_theirs(stack: Stack):
+    before = stack.users_file.read_text()
+    stack.write_users(before + "[participants]\ndave:dave-pw\n")
+    within(10, lambda: HubSession("dave").can_login("dave-pw"), "dave can log in")
+    dave = HubSession("dave")
+    dave.login("dave-pw")
+    dave.spawn()
+    dave.open_lab()
+    kernel_run(dave, "import subprocess\n"
+                     "subprocess.Popen(['setsid', 'sleep', '1000'])\n"
+                     "subprocess.Popen(['nohup', 'sleep', '1001'], start_new_session=True)\n")
+    assert "sleep 1000" in stack.exec("pgrep", "-a", "-u", "dave", check=False).stdout
+    stack.write_users(before)
+    took = within(10, lambda: stack.exec("pgrep", "-u", "dave", check=False).returncode == 1,
+                  "every process of dave is gone")
+    print(f"\ndave's processes gone {took:.1f}s after the users.txt save")
+    assert took <= 5.0 + 1.0  # users-sync polls every second and lets an edit settle
+    assert (stack.home / "dave").is_dir()  # the files stay
+
+
+def test_reserved_usernames_are_skipped_with_their_line_and_the_rest_works(stack: Stack):
+    from workshop.reserved import RESERVED_NAMES
+
+    before = stack.users_file.read_text()
+    reserved = sorted(RESERVED_NAMES)
+    first = len(before.splitlines()) + 2  # after the section header below
+    stack.write_users(before + "[participants]\n"
+                      + "".join(f"{name}:pw-{i}\n" for i, name in enumerate(reserved)))
+    try:
+        def all_reported() -> bool:
+            log = stack.logs()
+            return all(f"users.txt line {first + i}: username {name!r} is reserved" in log
+                       for i, name in enumerate(reserved))
+
+        within(15, all_reported, "every reserved name reported with its line number")
+        assert HubSession("alice").can_login("alice-pw")
+        assert not HubSession("sudo").can_login("pw-" + str(reserved.index("sudo")))
+        assert "Traceback" not in stack.logs().split("users.txt line")[-1]
+        for name in ("staff", "sudo", "docker", "users", "shadow"):  # none became a user
+            entry = stack.exec("getent", "passwd", name, check=False).stdout.split(":")
+            assert len(entry) < 3 or int(entry[2]) < 2000, entry
+    finally:
+        stack.write_users(before)
+
+
+def test_a_flood_of_wrong_passwords_does_not_stall_the_class(
+        stack: Stack, teacher: HubSession, erin_session: HubSession):
+    """20 wrong-password logins a second for 10 s against bob (a bcrypt account): the hub
+    and the board keep answering; the figures are printed."""
+    stop = threading.Event()
+    attempts: list[int] = []
+
+    def flood() -> None:
+        session = requests.Session()
+        form = session.get(ADDRESSES.hub("/hub/login"), timeout=10)
+        xsrf = form.cookies.get("_xsrf") or ""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                r = session.post(ADDRESSES.hub("/hub/login"), timeout=30,
+                                 data={"username": "bob", "password": "wrong",
+                                       "_xsrf": xsrf}, allow_redirects=False)
+                attempts.append(r.status_code)
+            except requests.RequestException:
+                attempts.append(0)
+            stop.wait(max(0.0, 0.2 - (time.monotonic() - started)))  # 5/s per thread
+
+    threads = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
+    hub, board, spawn = [], [], None
+    auth = {"Authorization": f"token {teacher.new_token()}"}
+    for t in threads:
+        t.start()
+    try:
+        started = time.monotonic()
+        erin_session.hub_api("POST", f"/users/{erin_session.name}/server")
+        while time.monotonic() - started < 10:
+            t0 = time.monotonic()
+            assert teacher.hub_api("GET", "/users/alice").status_code == 200
+            hub.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            r = requests.get(f"{DASHBOARD}/api/index", timeout=10, headers=auth)
+            board.append(time.monotonic() - t0)
+            assert r.status_code == 200
+            server = erin_session.user_model().get("servers", {}).get("")
+            if spawn is None and server and server.get("ready"):
+                spawn = time.monotonic() - started
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(40)
+    print(f"\nflood: {len(attempts)} wrong logins in 10 s "
+          f"({sum(a == 429 for a in attempts)} refused as too many); hub API max "
+          f"{max(hub):.2f}s, board max {max(board):.2f}s, erin's spawn ready after {spawn}s")
+    assert len(attempts) >= 100
+    assert max(hub) < 1.0 and max(board) < 1.0
+    assert spawn is not None and spawn < 10
+
+
+@pytest.fixture
+def erin_session(stack: Stack) -> Iterator[HubSession]:
+    from tests.e2e.appliance.conftest import PASSWORDS
+
+    session = HubSession("erin")
+    session.login(PASSWORDS["erin"])
+    yield session
+    session.hub_api("DELETE", "/users/erin/server")
+    within(60, lambda: not session.user_model()["servers"], "erin's server stops")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
 from tests.e2e.appliance.conftest import BROKEN_LINE, EVENTS, PASSWORDS, USERS
@@ -62,3 +64,57 @@ def test_users_txt_edits_apply_live_without_touching_running_kernels(
         assert kernel.execute("print(x)")["stdout"].strip() == "42"
     finally:
         kernel.close()
+
+
+def test_what_editors_do_to_users_txt_never_locks_the_class_out(
+        stack: Stack, alice: HubSession, teacher_token: str):
+    """Truncation while saving, a Latin-1 byte, a BOM, CRLF: nobody loses access."""
+    good = stack.users_file.read_text()
+    teacher = {"Authorization": f"token {teacher_token}"}
+
+    def class_works() -> bool:
+        return (HubSession("alice").can_login(PASSWORDS["alice"])
+                and HubSession("erin").can_login(PASSWORDS["erin"])
+                and alice.user_model()["servers"][""]["ready"]
+                and requests.get(EVENTS, headers=teacher, timeout=5).status_code == 200)
+
+    try:
+        stack.write_users(b"")  # an editor that truncates first, then writes
+        within(10, lambda: "not applied" in stack.logs().split("users.txt")[-1],
+               "the empty users.txt is held back")
+        time.sleep(3)  # a few sync rounds: nobody was removed meanwhile
+        assert class_works()
+        # One line in Latin-1 (é), a BOM at the start, Windows line ends.
+        latin = ("\ufeff" + good.replace("erin:", "# Erin M\u00fcller\r\nerin:"))
+        data = latin.replace("\n", "\r\n").encode("utf-8").replace(
+            "M\u00fcller".encode(), "M\u00fcller".encode("latin-1"))
+        stack.write_users(data)
+        within(10, lambda: "not UTF-8 text" in stack.logs(), "the Latin-1 line is reported")
+        assert class_works()  # teacher still an instructor despite the BOM before [instructors]
+    finally:
+        stack.write_users(good)
+    within(10, class_works, "the class works with the good file again")
+
+
+def test_simultaneous_additions_from_the_form_all_arrive(stack: Stack, teacher_token: str):
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = stack.users_file.read_text()
+    url = EVENTS.rsplit("/events", 1)[0] + "/users"
+    names = [f"extra{i}" for i in range(8)]
+
+    def add(name: str) -> int:
+        return requests.post(url, json={"name": name, "password": f"{name}-pw"}, timeout=30,
+                             headers={"Authorization": f"token {teacher_token}"}).status_code
+
+    try:
+        with ThreadPoolExecutor(len(names)) as pool:
+            assert list(pool.map(add, names)) == [201] * len(names)
+        text = stack.users_file.read_text()
+        assert all(f"\n{n}:" in text for n in names), text
+        within(10, lambda: all(HubSession(n).can_login(f"{n}-pw") for n in names),
+               "everyone added can log in")
+    finally:  # more than half the class at once: said on purpose (the removal guard)
+        stack.write_users(good + f"# confirm: remove {len(names)}\n")
+        within(10, lambda: not HubSession(names[0]).can_login(f"{names[0]}-pw"),
+               "the additions are removed again")

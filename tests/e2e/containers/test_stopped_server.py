@@ -57,5 +57,6 @@ def test_stopping_removes_the_container_keeps_home_and_last_render(
     time.sleep(3)  # its catch-up runs at start, off the request thread
     after = rendered(teacher_token, "alice", NOTEBOOK)
     assert after.status_code == 200 and after.text == before.text
-    health = requests.get(f"{DASHBOARD}/health", timeout=10).json()
+    health = requests.get(f"{DASHBOARD}/health", timeout=10,
+                          headers={"Authorization": f"token {teacher_token}"}).json()
     assert health["render_errors"] == 0, health
