@@ -42,6 +42,11 @@ from .limits import RENDER_PROCESSES, Limits, size_text
 log = logging.getLogger("dashboard.renderpool")
 
 HEADER_BYTES = 64 * 1024  # the JSON before the HTML in an answer: facts and lengths
+# Imported once by the forkserver, so that each render process starts warm. Python 3.11's
+# forkserver imports these with its own sys.path (the venv, and the working directory: the
+# services folder when the hub starts the dashboard). Where `dashboard` is not on it (tests)
+# the third-party imports, most of the cost, still happen there.
+PRELOAD = ["nbformat", "nbconvert", "bleach.css_sanitizer", "dashboard.render_preload"]
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 
@@ -171,7 +176,7 @@ class RenderPool:
         self.limits = Limits.from_dict(dict(options["limits"]))
         options_json = json.dumps(dict(options))
         # Forked from a process that has nbconvert imported already (milliseconds each).
-        _CONTEXT.set_forkserver_preload([__name__])
+        _CONTEXT.set_forkserver_preload(PRELOAD)
         self._free: queue.Queue[_Slot] = queue.Queue()
         self._slots = [_Slot(options_json, self.limits, n) for n in range(size)]
         for slot in self._slots:

@@ -24,7 +24,8 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -109,7 +110,7 @@ class FileSystemSource:
         try:
             with self._folder_of(user, path) as (folder, name):
                 info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-        except (SourceError, ValueError):
+        except (SourceError, OSError, ValueError):
             return None
         return None if stat.S_ISLNK(info.st_mode) or stat.S_ISDIR(info.st_mode) \
             else info.st_mtime_ns
@@ -129,12 +130,8 @@ class FileSystemSource:
                 except OSError:
                     continue  # not a folder (or a link): nobody's home
                 try:
-                    budget = [self.max_folders]
-                    for path, mtime in self._walk(home, "", 0, budget):
+                    for path, mtime in self._walk(user, home):
                         yield user, path, mtime
-                    if budget[0] <= 0:
-                        log.warning("%s has more than %d folders; listed only those",
-                                    user, self.max_folders)
                 finally:
                     os.close(home)
         finally:
@@ -147,48 +144,71 @@ class FileSystemSource:
         any link, and the notebook's name in it; NotebookMissing if there is no way."""
         parts = [safe_user(user), *safe_path(path).split("/")]
         try:
-            fd = os.open(self.home_root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+            root = os.open(self.home_root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
         except OSError as e:
             raise SourceError(f"cannot open the homes ({e.strerror})") from None
         try:
-            for part in parts[:-1]:
-                try:
-                    child = os.open(part, _FOLDER, dir_fd=fd)
-                except OSError as e:
-                    raise _error(user, path, e) from None
-                os.close(fd)
-                fd = child
+            fd = _open_below(root, parts[:-1])
+        except OSError as e:
+            raise _error(user, path, e) from None
+        finally:
+            os.close(root)
+        try:
             yield fd, parts[-1]
         finally:
             os.close(fd)
 
-    def _walk(self, folder: int, prefix: str, depth: int,
-              budget: list[int]) -> Iterator[tuple[str, int]]:
-        """(path, mtime_ns) of every notebook below `folder`, depth first, in name order.
-        Holds one fd per level (at most `max_depth`), never one per pending folder."""
-        budget[0] -= 1
-        for name in sorted(_entries(folder)):
-            if name.startswith("."):
-                continue
+    def _walk(self, user: str, home: int) -> Iterator[tuple[str, int]]:
+        """(path, mtime_ns) of every notebook in the home open as `home`, at most
+        `max_depth` folders deep. Breadth first, so a deep tree (a data set, a cloned
+        repository) cannot use up `max_folders` before the lesson's folders are seen.
+        Each folder is opened afresh from the home, component by component, so at most
+        two descriptors are open at a time."""
+        pending: deque[tuple[str, ...]] = deque([()])
+        listed = 0
+        while pending:
+            if listed >= self.max_folders:
+                log.warning("%s has more than %d folders; listed only those", user,
+                            self.max_folders)
+                return
+            parts = pending.popleft()
+            listed += 1
             try:
-                info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                folder = _open_below(home, parts)
             except OSError:
-                continue  # gone since it was listed
-            path = f"{prefix}{name}"
-            if stat.S_ISDIR(info.st_mode):
-                if depth + 1 >= self.max_depth or budget[0] <= 0:
-                    continue
-                try:
-                    child = os.open(name, _FOLDER, dir_fd=folder)
-                except OSError:
-                    continue  # swapped for a link or removed since the stat
-                try:
-                    yield from self._walk(child, f"{path}/", depth + 1, budget)
-                finally:
-                    os.close(child)
-            elif (not stat.S_ISLNK(info.st_mode) and name.endswith(".ipynb")
-                  and _check(safe_path, path) is not None):
-                yield path, info.st_mtime_ns
+                continue  # removed, or swapped for a link, since it was seen
+            try:
+                for name in sorted(_entries(folder)):
+                    if name.startswith("."):
+                        continue
+                    try:
+                        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                    except OSError:
+                        continue  # gone since it was listed
+                    path = "/".join((*parts, name))
+                    if stat.S_ISDIR(info.st_mode):
+                        if len(parts) < self.max_depth:
+                            pending.append((*parts, name))
+                    elif (not stat.S_ISLNK(info.st_mode) and name.endswith(".ipynb")
+                          and _check(safe_path, path) is not None):
+                        yield path, info.st_mtime_ns
+            finally:
+                os.close(folder)
+
+
+def _open_below(fd: int, parts: Sequence[str]) -> int:
+    """A new fd of the folder `parts` below the folder open as `fd`, one component at a
+    time and never through a link (OSError otherwise)."""
+    current = os.dup(fd)
+    try:
+        for part in parts:
+            child = os.open(part, _FOLDER, dir_fd=current)
+            os.close(current)
+            current = child
+    except BaseException:
+        os.close(current)
+        raise
+    return current
 
 
 def _entries(folder: int) -> list[str]:

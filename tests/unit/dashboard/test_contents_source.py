@@ -21,7 +21,8 @@ import pytest
 from dashboard.contents_source import ContentsSource, ServerUnavailable, choose_source, mtime_ns
 from dashboard.render import Renderer
 from dashboard.settings import Settings
-from dashboard.worker import FileSystemSource, NotebookMissing, RenderWorker, SourceError
+from dashboard.sources import FileSystemSource, NotebookMissing, SourceError
+from dashboard.worker import RenderWorker
 from tests.unit.dashboard.nbfactory import code, notebook, stream
 from workshop.hubapi import HubAPI
 

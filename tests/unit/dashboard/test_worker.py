@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -11,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from dashboard.render import Renderer
-from dashboard.worker import (
-    Change,
-    FileSystemSource,
-    NotebookMissing,
-    RenderWorker,
-    SourceError,
-    SourceNotebook,
-)
+from dashboard.sources import FileSystemSource, SourceNotebook
+from dashboard.worker import Change, RenderWorker
 from tests.unit.dashboard.nbfactory import code, error, notebook, stream, write
 
 PATH = "day1/intro.ipynb"
@@ -57,7 +50,9 @@ def homes(tmp_path) -> Path:
 
 @pytest.fixture
 def worker(tmp_path, homes, renderer_factory):
-    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=30)
+    # One render thread: the order of renders below is then the order of the queue.
+    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=30,
+                     processes=1)
     yield w
     w.source.gate.set()
     w.stop()
@@ -193,7 +188,7 @@ def test_catch_up_renders_only_what_is_missing_or_stale(tmp_path, homes, rendere
     assert first.wait_idle(10)
     first.stop()
     assert sorted(first.source.reads) == [("alice", PATH), ("bob", PATH), ("carol", PATH)]
-    assert (out / "summary" / f"{PATH}.html").exists()
+    assert first.renderer.summary_file(PATH).exists()
 
     # While the dashboard was down: bob saved, dave arrived, carol's view got lost,
     # alice deleted her notebook.
@@ -201,7 +196,7 @@ def test_catch_up_renders_only_what_is_missing_or_stale(tmp_path, homes, rendere
     write(bob, notebook(code("1/0", 7, error())))
     os.utime(bob, ns=(time.time_ns() + 10**9,) * 2)
     write(homes / "dave" / "day2" / "new.ipynb", notebook(code("x", 1)))
-    (out / "views" / "carol" / f"{PATH}.html").unlink()
+    first.renderer.view_file("carol", PATH).unlink()
     (homes / "alice" / PATH).unlink()
 
     again = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
@@ -224,52 +219,15 @@ def test_catch_up_rewrites_a_missing_summary_without_rendering_views(tmp_path, h
     first = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
     assert first.wait_idle(10)
     first.stop()
-    (out / "summary" / f"{PATH}.html").unlink()
+    summary = first.renderer.summary_file(PATH)
+    summary.unlink()
     again = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
     try:
         assert again.wait_idle(10)
         assert again.source.reads == []
-        assert (out / "summary" / f"{PATH}.html").exists()
-        assert "user-carol" in (out / "summary" / f"{PATH}.html").read_text()
+        assert "user-carol" in summary.read_text()
     finally:
         again.stop()
-
-
-# -- reading homes ----------------------------------------------------------------------
-def test_filesystem_source_lists_notebooks_but_not_hidden_ones(homes):
-    write(homes / "alice" / ".ipynb_checkpoints" / "intro-checkpoint.ipynb", notebook())
-    write(homes / "alice" / "deep" / ".git" / "x.ipynb", notebook())
-    write(homes / ".hidden-user" / "x.ipynb", notebook())
-    write(homes / "alice" / "notes.txt", "text")
-    listed = sorted((u, p) for u, p, _ in FileSystemSource(homes).list())
-    assert listed == [("alice", PATH), ("bob", PATH), ("carol", PATH)]
-
-
-def test_filesystem_source_reads_content_and_mtime(homes):
-    file = homes / "alice" / PATH
-    os.utime(file, ns=(1_234_000_000_000, 1_234_000_000_000))
-    got = FileSystemSource(homes).read("alice", PATH)
-    assert got.mtime_ns == 1_234_000_000_000
-    assert json.loads(got.content)["cells"][0]["source"] == "'alice'"
-
-
-def test_filesystem_source_refuses_links_out_of_the_home_fifos_and_huge_files(homes, tmp_path):
-    secret = write(tmp_path / "secret.ipynb", notebook())
-    (homes / "alice" / "leak.ipynb").symlink_to(secret)
-    (homes / "alice" / "to-bob.ipynb").symlink_to(homes / "bob" / PATH)
-    os.mkfifo(homes / "alice" / "pipe.ipynb")
-    source = FileSystemSource(homes, max_bytes=100)
-    for name in ("leak.ipynb", "to-bob.ipynb"):
-        with pytest.raises(SourceError, match="outside the home"):
-            source.read("alice", name)
-    with pytest.raises(SourceError, match="not a regular file"):
-        source.read("alice", "pipe.ipynb")
-    write(homes / "alice" / "big.ipynb", notebook(code("x" * 200, 1)))
-    with pytest.raises(SourceError, match="too large"):
-        source.read("alice", "big.ipynb")
-    with pytest.raises(NotebookMissing):
-        source.read("alice", "nope.ipynb")
-    assert source.mtime_ns("alice", "nope.ipynb") is None
 
 
 def test_rescans_pick_up_notebooks_changed_without_a_save_event(tmp_path, homes,
