@@ -23,6 +23,7 @@ handled a participant's notebook sends back.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import multiprocessing
@@ -47,15 +48,22 @@ HEADER_BYTES = 64 * 1024  # the JSON before the HTML in an answer: facts and len
 # services folder when the hub starts the dashboard). Where `dashboard` is not on it (tests)
 # the third-party imports, most of the cost, still happen there.
 PRELOAD = ["nbformat", "nbconvert", "bleach.css_sanitizer", "dashboard.render_preload"]
+READY = b"ready"  # a new process's first message: its start is not a notebook's time
+# Seconds a new process may take to say READY: a cold start imports nbconvert (~4 s on a
+# small droplet) and warms up when the forkserver could not do it.
+START_SECONDS = 60.0
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 
 def serve(conn: Connection, options_json: str) -> None:
-    """A render process's life: notebooks in, answers out, until the pipe closes."""
+    """A render process's life: warm up, say so, then notebooks in and answers out until
+    the pipe closes."""
     options = json.loads(options_json)
     limits = Limits.from_dict(options["limits"])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the dashboard to handle
+    importlib.import_module(PRELOAD[-1])  # warm already when the forkserver preloaded it
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    conn.send_bytes(READY)
     while True:
         try:
             content = conn.recv_bytes()
@@ -119,16 +127,27 @@ class _Slot:
         self.max_answer = HEADER_BYTES + limits.view_max_bytes + limits.summary_part_bytes
 
     def convert(self, content: bytes) -> Converted:
-        conn = self._ensure()
+        try:
+            conn = self._ensure()
+        except (EOFError, OSError, TimeoutError) as e:
+            self.stop(kill=True)
+            log.warning("render process %d did not start: %s", self.number, e)
+            return Converted.failed("the render process did not start")
         started = time.monotonic()
         try:
-            conn.send_bytes(content)
+            try:
+                conn.send_bytes(content)
+            except OSError:  # died between notebooks (killed, OOM): this one is not to blame
+                self.stop(kill=True)
+                conn = self._ensure()
+                started = time.monotonic()
+                conn.send_bytes(content)
             if not conn.poll(self.limits.seconds - (time.monotonic() - started)):
                 self.stop(kill=True)
                 return Converted.failed(f"took too long to render (over "
                                         f"{self.limits.seconds:g} s)")
             converted, quitting = _decode(conn.recv_bytes(self.max_answer))
-        except (EOFError, OSError, ValueError, KeyError, TypeError) as e:
+        except (EOFError, OSError, TimeoutError, ValueError, KeyError, TypeError) as e:
             code = self.process.exitcode if self.process else None
             self.stop(kill=True)
             log.warning("render process %d failed (%s, exit code %s)", self.number,
@@ -148,6 +167,8 @@ class _Slot:
             self.process.start()
             theirs.close()
             self.conn = ours
+            if not ours.poll(START_SECONDS) or ours.recv_bytes(len(READY)) != READY:
+                raise TimeoutError(f"no word from it in {START_SECONDS:g} s")
         return self.conn
 
     def stop(self, kill: bool) -> None:
