@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.render import Renderer
+from dashboard.limits import Limits
+from dashboard.render import Renderer, path_key
 from dashboard.sources import FileSystemSource, SourceNotebook
 from dashboard.worker import Change, RenderWorker
-from tests.unit.dashboard.nbfactory import code, error, notebook, stream, write
+from tests.unit.dashboard.nbfactory import code, display, error, notebook, stream, write
 
 PATH = "day1/intro.ipynb"
 
@@ -245,3 +247,118 @@ def test_rescans_pick_up_notebooks_changed_without_a_save_event(tmp_path, homes,
     finally:
         w.stop()
     assert w.stats()["running"] is False
+
+
+# -- fairness and isolation --------------------------------------------------------------
+def test_participants_take_turns_instead_of_first_come_first_served(worker, homes):
+    for n in range(6):
+        write(homes / "mallory" / f"m{n}.ipynb", notebook(code("1", 1)))
+    worker.source.gate.clear()
+    worker.start(catch_up=False)
+    for n in range(6):
+        worker.enqueue("mallory", f"m{n}.ipynb")  # saves six notebooks in a row
+    assert worker.source.reading.wait(5)
+    worker.enqueue("alice", PATH)
+    worker.enqueue("bob", PATH)
+    worker.source.gate.set()
+    assert worker.wait_idle(30)
+    order = [user for user, _ in worker.source.reads]
+    # alice and bob wait for at most one more of mallory's, not for all five.
+    assert order == ["mallory", "mallory", "alice", "bob", "mallory", "mallory", "mallory",
+                     "mallory"]
+
+
+def test_one_participant_renders_one_notebook_at_a_time(tmp_path, homes, renderer_factory):
+    for n in range(3):
+        write(homes / "mallory" / f"m{n}.ipynb", notebook(code("1", 1)))
+    source = GatedSource(homes)
+    w = RenderWorker(renderer_factory(tmp_path / "out"), source, summary_lag=0, processes=2)
+    try:
+        source.gate.clear()
+        w.start(catch_up=False)
+        for n in range(3):
+            w.enqueue("mallory", f"m{n}.ipynb")
+        assert source.reading.wait(5)
+        w.enqueue("alice", PATH)
+        deadline = time.monotonic() + 5
+        while len(source.reads) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # mallory's first notebook holds one thread; the other takes alice, not mallory.
+        assert source.reads == [("mallory", "m0.ipynb"), ("alice", PATH)]
+        source.gate.set()
+        assert w.wait_idle(30)
+        assert len(source.reads) == 4
+    finally:
+        source.gate.set()
+        w.stop()
+
+
+def test_a_notebook_over_a_limit_is_a_placeholder_while_the_others_update(tmp_path, homes):
+    slow = notebook(code("x", 1, display({"text/html": "<b>x</b>" * 100_000})))
+    write(homes / "mallory" / PATH, slow)  # sanitizing it takes seconds
+    write(homes / "mallory" / "cells.ipynb", {**notebook(), "cells": [code("", None)] * 3000})
+    limits = Limits(seconds=1.0, view_text_chars=10**7)
+    w = RenderWorker(Renderer(tmp_path / "out", limits=limits), FileSystemSource(homes),
+                     summary_lag=0, processes=2)
+    views: list[tuple[str, float]] = []
+    w.add_listener(lambda c: views.append((c.user, time.monotonic()))
+                   if c.kind == "view" else None)
+    try:
+        w.start(catch_up=False)
+        assert w.wait_idle(60) and w.pool.convert(notebook()).problem is None  # warm
+        started = time.monotonic()
+        w.enqueue("mallory", PATH)
+        time.sleep(0.1)  # mallory's notebook is in a render process now
+        for user in ("alice", "bob", "carol"):
+            w.enqueue(user, PATH)
+        w.enqueue("mallory", "cells.ipynb")
+        assert w.wait_idle(60)
+    finally:
+        w.stop()
+    done = dict(views)
+    # Everybody else was shown before mallory's render was given up.
+    assert max(done[u] for u in ("alice", "bob", "carol")) < done["mallory"]
+    assert done["mallory"] - started >= 1.0
+    people = w.renderer.status(PATH)["participants"]
+    assert people["mallory"]["problem"] == "took too long to render (over 1 s)"
+    assert all(people[u]["problem"] is None for u in ("alice", "bob", "carol"))
+    summary = w.renderer.summary_file(PATH).read_text()
+    assert "Could not show this notebook: took too long to render (over 1 s)" in summary
+    assert w.renderer.status("cells.ipynb")["participants"]["mallory"]["problem"] == (
+        "too large to show: 3 000 cells (the dashboard shows at most 2 000)")
+    assert w.stats()["killed"] == 1
+
+
+# -- columns only for notebooks that exist -----------------------------------------------
+def test_saves_of_notebooks_nobody_has_make_no_columns(worker, homes):
+    worker.start(catch_up=False)
+    for n in range(300):
+        assert worker.enqueue("alice", f"made-up/{n}<b>name</b>.ipynb")
+    assert worker.wait_idle(30)
+    assert worker.renderer.index()["notebooks"] == {}
+    assert worker.summaries == 0 and worker.renderer.version == 0
+    assert not (worker.renderer.output_dir / "summary").exists()
+
+
+def test_a_column_goes_when_nobody_has_the_notebook_any_more(worker, homes, tmp_path,
+                                                             renderer_factory):
+    worker.start(catch_up=False)
+    write(homes / "alice" / "solo.ipynb", notebook(code("1", 1)))
+    worker.enqueue("alice", "solo.ipynb")
+    assert worker.wait_idle(10)
+    assert "solo.ipynb" in worker.renderer.index()["notebooks"]
+    (homes / "alice" / "solo.ipynb").unlink()
+    worker.enqueue("alice", "solo.ipynb")
+    assert worker.wait_idle(10)
+    assert "solo.ipynb" not in worker.renderer.index()["notebooks"]
+    worker.stop()
+    # A column left by an older version with nobody in it goes at the next catch-up.
+    stale = {"path": "stale.ipynb", "version": 3, "participants": {}}
+    (tmp_path / "out" / "summary" / f"{path_key('stale.ipynb')}.json").write_text(
+        json.dumps(stale))
+    again = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes)).start()
+    try:
+        assert again.wait_idle(10)
+        assert "stale.ipynb" not in again.renderer.index()["notebooks"]
+    finally:
+        again.stop()
