@@ -301,9 +301,10 @@ def _plain_folder(path: Any) -> bool:
                     for p in path.split("/")))
 
 
-def choose_source(settings: Settings) -> NotebookSource:
+def choose_source(settings: Settings, server_url: ServerURL | None = None) -> NotebookSource:
     """The homes on disk (`files`), participants' servers (`contents`), or `auto`: the
-    disk when the home root is there (or when not running as a hub service)."""
+    disk when the home root is there (or when not running as a hub service). `server_url`
+    says where a participant's server answers (default: behind the proxy)."""
     kind = settings.source
     token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if kind == "auto":
@@ -315,5 +316,5 @@ def choose_source(settings: Settings) -> NotebookSource:
             raise RuntimeError("DASHBOARD_SOURCE=contents needs the hub's token: "
                                "run the dashboard as a hub service")
         log.info("reading notebooks through participants' servers at %s", settings.proxy_url)
-        return ContentsSource(HubAPI(token=token), settings.proxy_url)
+        return ContentsSource(HubAPI(token=token), settings.proxy_url, server_url=server_url)
     raise ValueError(f"DASHBOARD_SOURCE={settings.source!r}: use files, contents or auto")

@@ -140,15 +140,14 @@ def convert(content: bytes | str | Any, *, max_cells: int, max_lines: int,
         facts = ipytail.facts(nb)
         short_nb = ipytail.tail(nb, max_cells, max_lines, limits)
         hidden = len(nb.cells) - len(short_nb.cells)
-        view = cells_html(ipytail.clip(nb, limits.view_text_chars))
-        if len(view) > limits.view_max_bytes:
-            return Converted.failed(f"too large to show: the page would be "
-                                    f"{size_text(len(view))} (the limit is "
-                                    f"{size_text(limits.view_max_bytes)})")
-        part, part_problem = cells_html(short_nb), None
-        if len(part) > limits.summary_part_bytes:
+        view = _encodable(cells_html(ipytail.clip(nb, limits.view_text_chars)))
+        if (size := _utf8_size(view)) > limits.view_max_bytes:
+            return Converted.failed(f"too large to show: the page would be {size_text(size)}"
+                                    f" (the limit is {size_text(limits.view_max_bytes)})")
+        part, part_problem = _encodable(cells_html(short_nb)), None
+        if (size := _utf8_size(part)) > limits.summary_part_bytes:
             part, part_problem = "", (
-                f"its last cells are too large for the summary ({size_text(len(part))}); "
+                f"its last cells are too large for the summary ({size_text(size)}); "
                 "the participant's full view shows them")
     except NotebookError as e:
         return Converted.failed(str(e))
@@ -159,3 +158,18 @@ def convert(content: bytes | str | Any, *, max_cells: int, max_lines: int,
         return Converted.failed(f"rendering failed ({type(e).__name__})")
     return Converted(facts=facts, view_html=view, part_html=part, hidden=hidden,
                      part_problem=part_problem)
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of `text` as written and sent: the limits are in bytes, not characters."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _encodable(text: str) -> str:
+    """`text` with lone surrogates (JSON may spell one, "\\ud800") replaced by "?": every
+    page is written, and sent between processes, as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text

@@ -330,6 +330,13 @@ def _drop_large_images(out: NotebookNode, max_chars: int) -> None:
         out.metadata = {}
 
 
+def _first_and_last(items: list[Any], keep: int | None) -> list[Any]:
+    """At most `keep` of `items`: the first half and the last half."""
+    if keep is None or len(items) <= keep:
+        return list(items)
+    return [*items[:keep - keep // 2], *(items[-(keep // 2):] if keep // 2 else [])]
+
+
 def _outputs_note(hidden: int) -> dict[str, Any]:
     return {"output_type": "stream", "name": "stdout",
             "text": f"[… {number_text(hidden)} more outputs not shown …]\n"}
@@ -348,14 +355,13 @@ def tail(nb: NotebookNode, max_cells: int = 10, max_lines: int = 25,
         if limits:
             copy.source = clip_text(copy.get("source", ""), limits.summary_text_chars)
         if copy.get("cell_type") == "code":
-            outputs = list(cell.get("outputs", []))
-            keep = limits.summary_outputs if limits else len(outputs)
-            if len(outputs) > keep:
-                first = keep - keep // 2
-                outputs = [*outputs[:first], _outputs_note(len(outputs) - keep),
-                           *(outputs[-(keep // 2):] if keep // 2 else [])]
-            copy.outputs = [trim_output(nbformat.from_dict(o), max_lines, limits)
-                            for o in outputs]
+            outputs = [trim_output(o, max_lines, limits) for o in _first_and_last(
+                cell.get("outputs", []), limits.summary_outputs if limits else None)]
+            if limits and len(cell.get("outputs", [])) > limits.summary_outputs:
+                hidden = len(cell["outputs"]) - limits.summary_outputs
+                outputs.insert(limits.summary_outputs - limits.summary_outputs // 2,
+                               nbformat.from_dict(_outputs_note(hidden)))
+            copy.outputs = outputs
         short.cells.append(copy)
     return short
 

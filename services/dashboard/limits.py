@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KiB, MiB, GiB = 1024, 1024**2, 1024**3
+KiB, MiB = 1024, 1024**2
 
 # -- reading ---------------------------------------------------------------------------
 # The largest notebook file read at all (sources.py, contents_source.py). Plots make real
@@ -24,8 +24,8 @@ NOTEBOOK_MAX_BYTES = 64 * MiB
 class Limits:
     """What one render may cost and show; the defaults are the dashboard's."""
 
-    # Whole notebook: beyond these it is a placeholder, not a render. 2 000 cells render
-    # in about 2 s (benchmarks/render_isolation.py); 100 000 minimal cells took 49 s.
+    # Whole notebook: beyond these it is a placeholder, not a render. 2 000 short cells
+    # render in about 3 s on a 2-core machine; 100 000 minimal cells took 49 s.
     max_cells: int = 2_000
     # Outputs of all cells together (a loop of display() calls makes thousands).
     max_outputs: int = 10_000
@@ -50,11 +50,13 @@ class Limits:
     summary_part_bytes: int = 1 * MiB
 
     # The render process (renderpool.py). A normal notebook renders in well under a
-    # second, one at the cell limit in about 2 s: 20 s means something is pathological.
+    # second, one at the cell limit in about 3 s: 20 s means something is pathological.
     seconds: float = 20.0
-    # Address space of a render process (RLIMIT_AS), including the ~100 MiB of Python and
-    # nbconvert it starts with. A 64 MiB notebook with a 20 MiB output peaks below 600 MiB.
-    memory_bytes: int = 1 * GiB
+    # Address space of a render process (RLIMIT_AS), including the ~90 MiB of Python and
+    # nbconvert it starts with. The largest notebooks the read cap lets through peak at
+    # 340 MiB (60 MiB of images) and 290 MiB (a 60 MiB output); 512 MiB leaves room for
+    # those, and two processes cannot take more than 1 GiB from a small droplet.
+    memory_bytes: int = 512 * MiB
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,7 +75,7 @@ RENDER_PROCESSES = 2
 def size_text(count: int, unit: str = "B") -> str:
     """A size for people: ``"19.9 MiB"``, ``"812 KiB"``, ``"312 B"`` (or characters)."""
     if count >= MiB:
-        return f"{count / MiB:.1f} Mi{unit}"
+        return f"{count / MiB:.1f}".removesuffix(".0") + f" Mi{unit}"
     if count >= 10 * KiB:
         return f"{count // KiB} Ki{unit}"
     return f"{count} {unit}"

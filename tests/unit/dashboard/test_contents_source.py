@@ -317,6 +317,11 @@ def test_choose_source(tmp_path, monkeypatch):
     assert isinstance(choose_source(Settings(home_root=home)), FileSystemSource)
     assert isinstance(choose_source(Settings(home_root=home, source="contents")),
                       ContentsSource)
+    subdomains = choose_source(Settings(source="contents"),
+                               server_url=lambda name: f"http://{name}.localhost:880/user/{name}/")
+    assert subdomains.server_url("alice") == "http://alice.localhost:880/user/alice/"
+    assert choose_source(Settings(source="contents")).server_url("alice") == \
+        "http://127.0.0.1:8000/user/alice/"
     with pytest.raises(ValueError, match="DASHBOARD_SOURCE"):
         choose_source(Settings(source="disk"))
 

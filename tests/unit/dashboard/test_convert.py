@@ -125,3 +125,11 @@ def test_a_view_too_large_is_a_placeholder():
     converted = run(nb, view_max_bytes=20_000)
     assert converted.problem.startswith("too large to show: the page would be ")
     assert converted.problem.endswith("(the limit is 19 KiB)")
+
+
+def test_a_lone_surrogate_does_not_break_a_page():
+    content = json.dumps(notebook(code("'\\ud800'", 1, stream("a \ud800 b\n"))))
+    assert "\\ud800" in content  # JSON allows it; Python's str cannot be UTF-8 with it
+    converted = run(content)
+    assert converted.problem is None and "a ? b" in converted.view_html
+    converted.view_html.encode("utf-8")

@@ -69,7 +69,7 @@ def test_a_notebook_over_the_memory_limit_is_a_placeholder():
     p = pool_with(memory_bytes=400 * MiB)
     try:
         converted = p.convert(huge)
-        assert converted.problem == ("too large to render: it needs more than 400.0 MiB of "
+        assert converted.problem == ("too large to render: it needs more than 400 MiB of "
                                      "memory")
         assert "hi there" in p.convert(SMALL).view_html  # a fresh process
     finally:
