@@ -243,7 +243,7 @@ def test_attachments_not_shown_are_dropped_and_noted():
 
 
 def test_tail_with_limits_caps_outputs_per_cell_characters_and_images():
-    limits = Limits(summary_outputs=4, summary_text_chars=20, summary_image_chars=100)
+    limits = Limits(summary_outputs=4, summary_text_chars=20, summary_image_chars=200)
     nb = load_notebook(notebook(
         code("s" * 50, 1, *[stream(f"{i}\n") for i in range(9)]),
         code("plot()", 2, display({"image/png": PNG_B64 * 3}), display({"image/png": PNG_B64}))))

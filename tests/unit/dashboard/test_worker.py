@@ -117,7 +117,8 @@ def test_summaries_of_other_paths_do_not_wait_for_a_burst(worker, homes):
 
 def test_summary_lag_bounds_how_long_a_burst_can_defer_a_summary(tmp_path, homes,
                                                                   renderer_factory):
-    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=0)
+    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=0,
+                     processes=1)  # one view after the other, as the assertion counts them
     try:
         w.source.gate.clear()
         w.start(catch_up=False)
