@@ -5,8 +5,9 @@
     pool.close()
 
 Each slot is one long-lived process that runs `convert.convert` on one notebook at a time.
-Processes come from multiprocessing's forkserver with this module (so nbconvert) already
-imported: a new one costs milliseconds, not the seconds nbconvert takes to import.
+Processes come from multiprocessing's forkserver with nbconvert imported and warmed up
+(`PRELOAD`): a new one costs milliseconds, not the seconds nbconvert takes to import, and
+the time limit starts only when it says it is ready.
 
 The limits (limits.Limits) hold however the notebook is built:
 
@@ -204,7 +205,7 @@ class RenderPool:
             self._free.put(slot)
         self._lock = threading.Lock()
         self._closed = False
-        self.killed = 0  # processes stopped for time or memory (for /health)
+        self.killed = 0  # processes replaced: over the time or memory limit, or died
 
     def convert(self, content: bytes | str | Mapping[str, Any]) -> Converted:
         """Render one notebook in a free process (waiting for one); never raises for what

@@ -235,7 +235,8 @@ class RenderWorker:
 
     def _wait_time(self, now: float, next_scan: float | None) -> float | None:
         """Until the next rescan or the next summary that its lag makes due."""
-        due = [since + self.summary_lag for since in self._dirty.values()]
+        due = [since + self.summary_lag for path, since in self._dirty.items()
+               if path not in self._summarizing]  # that one's end wakes us anyway
         if next_scan is not None:
             due.append(next_scan)
         return max(0.0, min(due) - now) + 0.001 if due else None
