@@ -1,14 +1,18 @@
 """Saved notebooks read through each participant's own Jupyter server, not from the disk.
 
 For a dashboard that cannot see the homes (participants' servers on other machines, or
-homes hidden from it): `ContentsSource` asks the participant's server, through the hub's
-proxy, with the dashboard service's own token:
+homes hidden from it): `ContentsSource` asks the participant's server
 
-    GET <proxy>/user/<name>/api/contents/<path>?type=file&format=text&content=1
+    GET <server>/api/contents/<path>?type=file&format=text&content=1
 
 `type=file&format=text` hands back the saved .ipynb text unchanged, exactly what
-`FileSystemSource` reads from disk. The dashboard's role allows this for the
-`participants` group only (`access:servers!group=participants`, jupyterhub_config.py).
+`FileSystemSource` reads from disk. `<server>` comes from `server_url(name)` (by default
+``<proxy_url>/user/<name>/``), which may also give headers to send (a Host header when
+servers have their own subdomains).
+
+No credential valid for anyone else reaches a participant's server: each server is sent
+a token of its own participant, limited to that server (participant_tokens.py). The
+dashboard's own token, which opens every server, only ever goes to the hub's API.
 
 A stopped server is not a deleted notebook. Only a running server that answers "no such
 file" makes a notebook missing (the worker then drops its view); a server that is stopped,
@@ -26,7 +30,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,9 +40,11 @@ import requests
 
 from workshop.hubapi import HubAPI, HubAPIError
 
-from .render import safe_path, safe_user
+from .limits import NOTEBOOK_MAX_BYTES
+from .participant_tokens import ParticipantTokens
+from .paths import safe_path, safe_user
 from .settings import Settings
-from .worker import (
+from .sources import (
     FileSystemSource,
     NotebookMissing,
     NotebookSource,
@@ -51,6 +57,12 @@ log = logging.getLogger("dashboard.contents")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NOT_RUNNING = {424, 502, 503, 504}  # the hub's "server not running", the proxy's errors
+REFUSED = {401, 403}  # the server does not take the token (expired, revoked): renew once
+
+# Where a participant's server answers: its base URL (ending in "/"), or the URL and
+# headers to send with every request to it (e.g. a Host header).
+ServerAddress = str | tuple[str, Mapping[str, str]]
+ServerURL = Callable[[str], ServerAddress]
 
 
 class ServerUnavailable(SourceUnavailable):
@@ -78,19 +90,26 @@ class _Walk:
 class ContentsSource:
     """A `NotebookSource` over the Jupyter contents API of participants' servers."""
 
-    def __init__(self, hub: HubAPI, proxy_url: str, token: str, *,
+    def __init__(self, hub: HubAPI, proxy_url: str | None = None, *,
+                 server_url: ServerURL | None = None,
+                 tokens: ParticipantTokens | None = None,
                  group: str = "participants", timeout: float = 10.0,
-                 max_bytes: int = 64 * 1024 * 1024, max_depth: int = 12,
+                 max_bytes: int = NOTEBOOK_MAX_BYTES, max_depth: int = 12,
                  max_folders: int = 2000, walk_max_age: float = 60.0,
                  running_max_age: float = 5.0) -> None:
-        self.hub = hub
-        self.proxy_url = proxy_url.rstrip("/")
+        if server_url is None:
+            if proxy_url is None:
+                raise ValueError("ContentsSource needs proxy_url or server_url")
+            proxy = proxy_url.rstrip("/")
+            server_url = lambda name: f"{proxy}/user/{quote(name)}/"  # noqa: E731
+        self.hub = hub  # the dashboard's own token: for the hub's API only
+        self.server_url = server_url
+        self.tokens = tokens or ParticipantTokens(hub)
         self.group = group
         self.timeout = timeout
         self.max_bytes, self.max_depth, self.max_folders = max_bytes, max_depth, max_folders
         self.walk_max_age, self.running_max_age = walk_max_age, running_max_age
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"token {token}"
+        self.http = requests.Session()  # no credential of its own: each request brings one
         self.http.trust_env = False  # loopback to the proxy: never through an HTTP proxy
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], int] = {}  # last mtime seen of each notebook
@@ -163,15 +182,39 @@ class ContentsSource:
         return bool(((model or {}).get("servers") or {}).get("", {}).get("ready"))
 
     # -- the participant's server -----------------------------------------------------
+    def _address(self, user: str) -> tuple[str, dict[str, str]]:
+        """The base URL of `user`'s server and the headers it needs, checked."""
+        address = self.server_url(safe_user(user))
+        url, headers = (address, {}) if isinstance(address, str) else address
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise SourceError(f"no URL for {user}'s server")
+        extra = {str(k): str(v) for k, v in dict(headers).items()}
+        if any(k.lower() in ("authorization", "cookie") for k in extra):
+            raise SourceError("server_url may not set credentials: each server gets its own")
+        return url if url.endswith("/") else url + "/", extra
+
     def _get(self, user: str, path: str, **params: str) -> dict[str, Any]:
         """The contents model of `path` (checked by the caller; "" is the home itself);
         NotebookMissing only when the running server says there is no such file."""
-        url = f"{self.proxy_url}/user/{quote(safe_user(user))}/api/contents/{quote(path)}"
+        base, headers = self._address(user)
+        url = f"{base}api/contents/{quote(path)}"
+        token = self.tokens.get(user)
+        r = self._request(user, url, params, headers, token)
+        if r.status_code in REFUSED:  # expired or revoked early: a new token, once
+            r.close()
+            r = self._request(user, url, params, headers, self.tokens.renew(user, token))
+        return self._answer(user, path, r)
+
+    def _request(self, user: str, url: str, params: dict[str, str],
+                 headers: dict[str, str], token: str) -> requests.Response:
         try:
-            r = self.http.get(url, params=params, timeout=self.timeout,
-                              allow_redirects=False, stream=True)
+            return self.http.get(url, params=params, timeout=self.timeout,
+                                 allow_redirects=False, stream=True,
+                                 headers={**headers, "Authorization": f"token {token}"})
         except requests.RequestException as e:
             raise ServerUnavailable(f"{user}'s server does not answer ({e})") from None
+
+    def _answer(self, user: str, path: str, r: requests.Response) -> dict[str, Any]:
         with r:
             if r.status_code == 200:
                 return self._json(r)
@@ -182,8 +225,9 @@ class ContentsSource:
                 if self._server_ready(user):
                     raise NotebookMissing(f"{user}/{path} does not exist")
                 raise ServerUnavailable(f"{user}'s server is not running")
-            if r.status_code == 403:
-                raise SourceError(f"the dashboard may not read {user}'s server (403)")
+            if r.status_code in REFUSED:
+                raise SourceError(f"the dashboard may not read {user}'s server "
+                                  f"({r.status_code})")
             raise SourceError(f"{user}'s server answered {r.status_code}")
 
     def _json(self, r: requests.Response) -> dict[str, Any]:
@@ -257,9 +301,10 @@ def _plain_folder(path: Any) -> bool:
                     for p in path.split("/")))
 
 
-def choose_source(settings: Settings) -> NotebookSource:
+def choose_source(settings: Settings, server_url: ServerURL | None = None) -> NotebookSource:
     """The homes on disk (`files`), participants' servers (`contents`), or `auto`: the
-    disk when the home root is there (or when not running as a hub service)."""
+    disk when the home root is there (or when not running as a hub service). `server_url`
+    says where a participant's server answers (default: behind the proxy)."""
     kind = settings.source
     token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if kind == "auto":
@@ -271,5 +316,5 @@ def choose_source(settings: Settings) -> NotebookSource:
             raise RuntimeError("DASHBOARD_SOURCE=contents needs the hub's token: "
                                "run the dashboard as a hub service")
         log.info("reading notebooks through participants' servers at %s", settings.proxy_url)
-        return ContentsSource(HubAPI(token=token), settings.proxy_url, token)
+        return ContentsSource(HubAPI(token=token), settings.proxy_url, server_url=server_url)
     raise ValueError(f"DASHBOARD_SOURCE={settings.source!r}: use files, contents or auto")

@@ -1,9 +1,11 @@
 """ContentsSource: notebooks through participants' servers, against a fake hub + proxy.
 
 The fake answers like the real pieces do: the hub's REST API (groups, users with their
-servers, paginated), the proxy's routes to running servers (Jupyter's contents API with
-directories, `type=file&format=text`, 404 for a missing file) and the hub's 424 for a
-server that is not running.
+servers, paginated, tokens created for a user), the proxy's routes to running servers
+(Jupyter's contents API with directories, `type=file&format=text`, 404 for a missing
+file) and the hub's 424 for a server that is not running. Hub API calls need the
+dashboard's token; a participant's server takes only a token of that participant, and
+records every header it is sent.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pytest
 
 from dashboard.contents_source import ContentsSource, ServerUnavailable, choose_source, mtime_ns
+from dashboard.participant_tokens import ParticipantTokens
 from dashboard.render import Renderer
 from dashboard.settings import Settings
-from dashboard.worker import FileSystemSource, NotebookMissing, RenderWorker, SourceError
+from dashboard.sources import FileSystemSource, NotebookMissing, SourceError
+from dashboard.worker import RenderWorker
 from tests.unit.dashboard.nbfactory import code, notebook, stream
 from workshop.hubapi import HubAPI
 
@@ -37,8 +41,14 @@ class FakeHub:
         self.files: dict[str, dict[str, tuple[str, str]]] = {}  # user -> path -> (text, when)
         self.participants: set[str] = set()
         self.running: set[str] = set()
-        self.forbidden: set[str] = set()  # servers that answer 403 to the dashboard
+        self.forbidden: set[str] = set()  # servers that refuse every token (403)
         self.requests: list[tuple[str, str]] = []
+        self.tokens: dict[str, str] = {}  # token -> its user
+        self.token_ids: dict[str, str] = {}  # token id -> token
+        self.token_bodies: list[dict[str, Any]] = []
+        self.revoked: list[str] = []  # token ids deleted through the API
+        # (user whose server it is, every header it was sent)
+        self.server_requests: list[tuple[str, dict[str, str]]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,13 +56,33 @@ class FakeHub:
                 pass
 
             def do_GET(self) -> None:
+                self.handle_any("GET")
+
+            def do_POST(self) -> None:
+                self.handle_any("POST")
+
+            def do_DELETE(self) -> None:
+                self.handle_any("DELETE")
+
+            def handle_any(self, method: str) -> None:
                 url = urlparse(self.path)
-                fake.requests.append((self.headers.get("Authorization", ""), url.path))
-                if self.headers.get("Authorization") != f"token {TOKEN}":
+                path = unquote(url.path)
+                auth = self.headers.get("Authorization", "")
+                fake.requests.append((auth, url.path))
+                if path.startswith("/user/"):
+                    user = path.split("/")[2]
+                    fake.server_requests.append((user, dict(self.headers.items())))
+                    given = auth.removeprefix("token ")
+                    if fake.tokens.get(given) != user or user in fake.forbidden:
+                        return self.answer(403, {"message": "not your server"})
+                elif auth != f"token {TOKEN}":
                     return self.answer(403, {"message": "bad token"})
-                status, body = fake.route(unquote(url.path),
-                                          {k: v[0] for k, v in parse_qs(url.query).items()})
-                self.answer(status, body)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null") if length else None
+                status, answer = fake.route(method, path,
+                                            {k: v[0] for k, v in parse_qs(url.query).items()},
+                                            body)
+                self.answer(status, answer)
 
             def answer(self, status: int, body: Any) -> None:
                 data = json.dumps(body).encode()
@@ -67,6 +97,28 @@ class FakeHub:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def new_token(self, user: str, body: Any) -> tuple[int, Any]:
+        """POST /users/{user}/tokens as the hub does it for the dashboard's role
+        (tokens!group=participants): participants only, their own server's scope only."""
+        if user not in self.participants:
+            return 403, {"message": f"User {user} not found or no permissions"}
+        self.token_bodies.append(body)
+        if body.get("scopes") != [f"access:servers!user={user}"]:
+            return 400, {"message": "not the scope the dashboard should ask for"}
+        number = len(self.token_ids) + 1
+        token, token_id = f"tok-{user}-{number}", f"a{number}"
+        self.tokens[token], self.token_ids[token_id] = user, token
+        return 201, {"token": token, "id": token_id, "user": user,
+                     "expires_at": "2026-11-22T11:00:00Z", "scopes": body["scopes"]}
+
+    def revoke(self, user: str, token_id: str) -> tuple[int, Any]:
+        token = self.token_ids.pop(token_id, None)
+        if token is None or self.tokens.get(token) != user:
+            return 404, {"message": "no such token"}
+        del self.tokens[token]
+        self.revoked.append(token_id)
+        return 204, None
+
     def save(self, user: str, path: str, text: str, when: str = WHEN) -> None:
         self.files.setdefault(user, {})[path] = (text, when)
 
@@ -74,7 +126,13 @@ class FakeHub:
         servers = {"": {"ready": True}} if name in self.running else {}
         return {"name": name, "servers": servers}
 
-    def route(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
+    def route(self, method: str, path: str, query: dict[str, str],
+              body: Any) -> tuple[int, Any]:
+        parts = path.split("/")
+        if method == "POST" and path.endswith("/tokens") and len(parts) == 6:
+            return self.new_token(parts[4], body or {})
+        if method == "DELETE" and len(parts) == 7 and parts[5] == "tokens":
+            return self.revoke(parts[4], parts[6])
         if path == "/hub/api/groups/participants":
             return 200, {"name": "participants", "users": sorted(self.participants)}
         if path == "/hub/api/users":
@@ -133,9 +191,13 @@ def hub() -> Iterator[FakeHub]:
     fake.close()
 
 
+def hub_api(hub: FakeHub) -> HubAPI:
+    return HubAPI(url=f"{hub.url}/hub/api", token=TOKEN)
+
+
 @pytest.fixture
 def source(hub: FakeHub) -> ContentsSource:
-    return ContentsSource(HubAPI(url=f"{hub.url}/hub/api", token=TOKEN), hub.url, TOKEN)
+    return ContentsSource(hub_api(hub), hub.url)
 
 
 def nb_text(user: str) -> str:
@@ -148,12 +210,16 @@ def test_mtime_is_nanoseconds_of_the_models_last_modified():
     assert mtime_ns("2026-11-22T10:00:00+00:00") == expected
 
 
-def test_read_returns_the_saved_text_with_the_services_token(hub, source):
+def test_read_returns_the_saved_text_with_alices_own_token(hub, source):
     hub.save("alice", PATH, nb_text("alice"))
     got = source.read("alice", PATH)
     assert got.content == nb_text("alice")  # the file's text, unchanged
     assert got.mtime_ns == mtime_ns(WHEN)
-    assert ("token " + TOKEN, f"/user/alice/api/contents/{PATH}") in hub.requests
+    assert ("token tok-alice-1", f"/user/alice/api/contents/{PATH}") in hub.requests
+    assert hub.token_bodies == [{"scopes": ["access:servers!user=alice"], "expires_in": 3600,
+                                 "note": "dashboard: read notebooks"}]
+    source.read("alice", PATH)
+    assert len(hub.token_bodies) == 1  # kept, not asked for again
 
 
 def test_list_walks_running_participants_only_and_skips_hidden(hub, source):
@@ -198,8 +264,7 @@ def test_a_refused_server_is_an_error_not_a_missing_notebook(hub, source):
 
 
 def test_too_large_notebooks_are_refused_without_reading_them_whole(hub):
-    small = ContentsSource(HubAPI(url=f"{hub.url}/hub/api", token=TOKEN), hub.url, TOKEN,
-                           max_bytes=1000)
+    small = ContentsSource(hub_api(hub), hub.url, max_bytes=1000)
     hub.save("alice", PATH, "x" * 5000)
     with pytest.raises(SourceError, match="too large"):
         small.read("alice", PATH)
@@ -219,7 +284,7 @@ def test_worker_keeps_last_render_while_the_server_is_stopped(hub, source, tmp_p
 
         # The idle culler stopped alice: a rescan (or a dashboard restart) keeps her view.
         hub.running.discard("alice")
-        fresh = ContentsSource(HubAPI(url=f"{hub.url}/hub/api", token=TOKEN), hub.url, TOKEN)
+        fresh = ContentsSource(hub_api(hub), hub.url)
         for s in (source, fresh):
             worker.source = s
             worker.catch_up()
@@ -252,6 +317,11 @@ def test_choose_source(tmp_path, monkeypatch):
     assert isinstance(choose_source(Settings(home_root=home)), FileSystemSource)
     assert isinstance(choose_source(Settings(home_root=home, source="contents")),
                       ContentsSource)
+    subdomains = choose_source(Settings(source="contents"),
+                               server_url=lambda name: f"http://{name}.localhost:880/user/{name}/")
+    assert subdomains.server_url("alice") == "http://alice.localhost:880/user/alice/"
+    assert choose_source(Settings(source="contents")).server_url("alice") == \
+        "http://127.0.0.1:8000/user/alice/"
     with pytest.raises(ValueError, match="DASHBOARD_SOURCE"):
         choose_source(Settings(source="disk"))
 
@@ -267,3 +337,85 @@ def test_paths_stay_inside_the_home(source):
     for path in ("../bob/x.ipynb", "/etc/passwd.ipynb", "a/../../b.ipynb"):
         with pytest.raises(ValueError):
             source.read("alice", path)
+
+
+# -- no credential for anyone else reaches a participant's server -------------------------
+def test_no_server_ever_sees_the_dashboards_token_or_anyone_elses(hub, source, tmp_path):
+    for user in ("alice", "bob"):
+        hub.save(user, PATH, nb_text(user))
+        hub.save(user, "day2/more.ipynb", nb_text(user))
+    renderer = Renderer(tmp_path / "out", max_cells=5, max_lines=10)
+    worker = RenderWorker(renderer, source, summary_lag=0)
+    worker.start()  # catch-up: lists and reads every notebook through the servers
+    try:
+        assert worker.wait_idle(60)
+        for user in ("alice", "bob"):
+            worker.enqueue(user, PATH)
+            worker.enqueue(user, "gone.ipynb")  # a 404, then asking the hub
+            source.mtime_ns(user, "day2/more.ipynb")
+        assert worker.wait_idle(60)
+    finally:
+        worker.stop()
+    assert "alice was here" in renderer.view_file("alice", PATH).read_text()
+    assert {user for user, _ in hub.server_requests} == {"alice", "bob"}
+    for user, headers in hub.server_requests:
+        sent = " ".join(headers.values())
+        assert TOKEN not in sent, f"the dashboard's token went to {user}'s server"
+        others = [t for t, owner in hub.tokens.items() if owner != user]
+        assert not any(t in sent for t in others), f"{user}'s server got someone's token"
+        assert headers["Authorization"].removeprefix("token ") in hub.tokens
+        assert hub.tokens[headers["Authorization"].removeprefix("token ")] == user
+    # The dashboard's own token went to the hub's API only.
+    assert all(path.startswith("/hub/api/") for auth, path in hub.requests
+               if auth == f"token {TOKEN}")
+
+
+def test_tokens_are_renewed_before_they_expire_and_the_old_one_revoked(hub):
+    now = [1000.0]
+    tokens = ParticipantTokens(hub_api(hub), clock=lambda: now[0])
+    source = ContentsSource(hub_api(hub), hub.url, tokens=tokens)
+    hub.save("alice", PATH, nb_text("alice"))
+    source.read("alice", PATH)
+    now[0] += 2999  # 50 minutes: still more than 10 minutes left
+    source.read("alice", PATH)
+    assert tokens.created == 1
+    now[0] += 2  # now less than 10 minutes are left: a new one, the old one revoked
+    source.read("alice", PATH)
+    assert tokens.created == 2 and hub.revoked == ["a1"]
+    assert hub.server_requests[-1][1]["Authorization"] == "token tok-alice-2"
+
+
+def test_a_refused_token_is_renewed_once(hub, source):
+    hub.save("alice", PATH, nb_text("alice"))
+    source.read("alice", PATH)
+    del hub.tokens["tok-alice-1"]  # revoked behind the dashboard's back
+    assert source.read("alice", PATH).content == nb_text("alice")
+    assert source.tokens.created == 2
+    hub.forbidden.add("alice")  # refuses every token: one more try, then an error
+    with pytest.raises(SourceError, match="403"):
+        source.read("alice", PATH)
+    assert source.tokens.created == 3
+
+
+def test_server_urls_and_headers_come_from_the_callable(hub):
+    def server_url(name: str) -> tuple[str, dict[str, str]]:
+        return f"{hub.url}/user/{name}", {"Host": f"{name}.workshop.example"}
+
+    source = ContentsSource(hub_api(hub), server_url=server_url)
+    hub.save("alice", PATH, nb_text("alice"))
+    assert source.read("alice", PATH).content == nb_text("alice")
+    assert hub.server_requests[-1][1]["Host"] == "alice.workshop.example"
+
+    sneaky = ContentsSource(hub_api(hub), server_url=lambda name: (
+        f"{hub.url}/user/{name}/", {"Authorization": f"token {TOKEN}"}))
+    with pytest.raises(SourceError, match="credentials"):
+        sneaky.read("alice", PATH)
+    with pytest.raises(ValueError, match="proxy_url or server_url"):
+        ContentsSource(hub_api(hub))
+
+
+def test_no_token_from_the_hub_is_an_error_that_says_so(hub, source):
+    hub.running.add("mallory")  # a server, but not a participant: the hub refuses
+    with pytest.raises(SourceError, match="no token for mallory's server"):
+        source.read("mallory", PATH)
+    assert not any(user == "mallory" for user, _ in hub.server_requests)

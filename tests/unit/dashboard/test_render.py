@@ -145,9 +145,11 @@ def test_status_and_index_carry_facts_and_growing_versions(tmp_path):
     assert "<style" not in r.fragment(PATH, "bob")  # cells only: the page brings styles
     assert r.fragment(PATH, "nobody") is None
     assert r.status(PATH) == status
-    index = json.loads((tmp_path / "index.json").read_text())
-    assert index["version"] == r.version == 3
-    assert sorted(index["notebooks"]) == [PATH, "other.ipynb"]
+    # On disk the index is the version alone: a summary written costs its own notebook's
+    # participants, never every notebook's (see test_a_summary_rewrites_only_its_own_files).
+    assert json.loads((tmp_path / "index.json").read_text()) == {"version": 3}
+    assert r.version == 3
+    assert sorted(r.index()["notebooks"]) == [PATH, "other.ipynb"]
 
     # A restarted renderer goes on counting and still knows everyone's fragments.
     again = Renderer(tmp_path)
@@ -228,5 +230,97 @@ def test_files_stay_below_the_output_dir(renderer):
     for file in (renderer.view_file("alice", PATH), renderer.summary_file(PATH),
                  renderer.status_file(PATH)):
         assert os.path.commonpath([file, renderer.output_dir]) == str(renderer.output_dir)
+    key = render.path_key(PATH)
+    assert len(key) == 32 and set(key) <= set("0123456789abcdef")
     assert renderer.view_file("alice", PATH).relative_to(renderer.output_dir).as_posix() == \
-        "views/alice/day1/intro.ipynb.html"
+        f"views/alice/{key}.html"
+    assert renderer.summary_file(PATH).name == f"{key}.html"
+    assert renderer.status_file(PATH).name == f"{key}.json"
+
+
+# -- names nobody can collide with ---------------------------------------------------------
+COLLIDING = ["day2.ipynb", "day2.ipynb/alice.json/x.ipynb", "a.ipynb.html/b.ipynb", "a.ipynb",
+             "a.ipynb.json/c.ipynb", "views/alice/x.ipynb", "index.json/y.ipynb"]
+
+
+def test_participants_paths_cannot_turn_output_files_into_folders(tmp_path):
+    r = Renderer(tmp_path)
+    # Each path would once have needed a folder where another output file is (the part file
+    # parts/day2.ipynb/alice.json, the view views/alice/a.ipynb.html, a status .json ...).
+    for user in ("alice", "bob"):
+        for n, path in enumerate(COLLIDING):
+            facts = r.render(user, path, json.dumps(notebook(code(f"'{user} {n}'", 1))), 1)
+            assert facts.problem is None, (user, path, facts)
+    for path in COLLIDING:
+        assert r.write_summary(path) == 1
+    for n, path in enumerate(COLLIDING):
+        assert sorted(r.status(path)["participants"]) == ["alice", "bob"]
+        assert f"alice {n}" in r.view_file("alice", path).read_text()
+        assert f"bob {n}" in r.summary_file(path).read_text()
+    names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    assert not any(path in name for path in COLLIDING for name in names)
+    # And after a restart everyone is still where they were.
+    again = Renderer(tmp_path)
+    assert sorted(again.parts()) == sorted((u, p) for u in ("alice", "bob") for p in COLLIDING)
+
+
+def test_an_older_layout_is_cleared_and_misplaced_files_ignored(tmp_path):
+    old_view = tmp_path / "views" / "alice" / "day1" / "intro.ipynb.html"
+    old_status = tmp_path / "summary" / "day1" / "intro.ipynb.json"
+    for file in (old_view, old_status):
+        file.parent.mkdir(parents=True)
+        file.write_text("{}")
+    (tmp_path / "index.json").write_text(json.dumps({"version": 7, "notebooks": {}}))
+    r = Renderer(tmp_path)
+    assert not old_view.exists() and not old_status.exists()
+    assert r.version == 7  # open pages keep counting up
+    r.render("alice", PATH, json.dumps(notebook(code("1", 1))), 1)
+    r.write_summary(PATH)
+    # A fragment or status copied under another notebook's name is not believed.
+    part = next((tmp_path / "parts").glob("*/alice.json"))
+    (tmp_path / "parts" / render.path_key("other.ipynb")).mkdir()
+    part.rename(tmp_path / "parts" / render.path_key("other.ipynb") / "alice.json")
+    r.status_file(PATH).rename(r.status_file("other.ipynb"))
+    again = Renderer(tmp_path)
+    assert list(again.parts()) == [] and again.index()["notebooks"] == {}
+
+
+# -- columns only for notebooks somebody has ----------------------------------------------
+def test_the_last_participant_gone_removes_the_summary(tmp_path):
+    r = Renderer(tmp_path)
+    for user in ("alice", "bob"):
+        r.render(user, PATH, json.dumps(notebook(code("1", 1))), 1)
+    assert r.write_summary(PATH) == 1
+    assert r.forget("alice", PATH) is True
+    assert r.write_summary(PATH) == 2
+    assert r.forget("alice", PATH) is False  # was not there any more: nothing changes
+    assert r.forget("nobody", "never-saved.ipynb") is False
+    assert r.forget("bob", PATH) is True
+    version = r.version
+    assert r.write_summary(PATH) == 0
+    assert r.version == version + 1  # the index changed: pages notice the column went
+    assert r.status(PATH) is None and r.index()["notebooks"] == {}
+    assert not r.summary_file(PATH).exists() and not r.status_file(PATH).exists()
+    assert Renderer(tmp_path).index()["notebooks"] == {}  # and it stays gone
+    # Writing the summary of a notebook nobody ever had makes no column either.
+    assert r.write_summary("ghost.ipynb") == 0
+    assert r.index()["notebooks"] == {} and r.version == version + 1
+
+
+def test_a_summary_rewrites_only_its_own_files(tmp_path):
+    r = Renderer(tmp_path)
+    paths = [f"n{i}.ipynb" for i in range(20)]
+    for path in paths:
+        r.render("alice", path, json.dumps(notebook(code("1", 1))), 1)
+        r.write_summary(path)
+    # Every write replaces the file (atomic_write): a new inode is a write.
+    before = {p: p.stat().st_ino for p in tmp_path.rglob("*") if p.is_file()}
+    index_size = (tmp_path / "index.json").stat().st_size
+    r.render("bob", "n3.ipynb", json.dumps(notebook(code("2", 1))), 2)
+    r.write_summary("n3.ipynb")
+    changed = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
+               if p.is_file() and before.get(p) != p.stat().st_ino}
+    key = render.path_key("n3.ipynb")
+    assert changed == {f"views/bob/{key}.html", f"parts/{key}/bob.json", f"summary/{key}.html",
+                       f"summary/{key}.json", "index.json"}
+    assert (tmp_path / "index.json").stat().st_size <= index_size + 1  # not one per column

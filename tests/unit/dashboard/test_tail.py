@@ -8,14 +8,17 @@ import nbformat
 import pytest
 
 from dashboard.ipytail import (
+    DROPPED,
     ELLIPSIS,
     NotebookError,
+    clip_text,
     facts,
     load_notebook,
     tail,
     trim_lines,
     trim_output,
 )
+from dashboard.limits import Limits
 from tests.unit.dashboard.nbfactory import (
     PNG_B64,
     code,
@@ -208,3 +211,48 @@ def test_facts_no_error_when_the_latest_execution_succeeded():
     assert facts(nb).last_error is False
     assert facts(load_notebook(notebook())).as_dict() == {
         "cells": 0, "executed": 0, "last_error": False, "problem": None}
+
+
+# -- limits -------------------------------------------------------------------------------
+def test_clip_text_keeps_head_and_tail_and_says_how_much_is_gone():
+    assert clip_text("short", 10) == "short"
+    clipped = clip_text("a" * 50 + "b" * 50, 10)
+    assert clipped == "aaaaa\n[… 90 characters not shown …]\nbbbbb"
+    assert clip_text("x" * 12_345 + "y", 1).endswith("[… 12 345 characters not shown …]\n")
+
+
+def test_loading_counts_cells_and_outputs_before_building_anything():
+    small = Limits(max_cells=2, max_outputs=3)
+    with pytest.raises(NotebookError, match=r"^too large to show: 3 cells \(the dashboard "
+                                            r"shows at most 2\)$"):
+        load_notebook(notebook(code("a", 1), code("b", 2), code("c", 3)), small)
+    with pytest.raises(NotebookError, match="too large to show: 4 outputs"):
+        load_notebook(notebook(code("a", 1, *[stream("x")] * 4)), small)
+    assert len(load_notebook(notebook(code("a", 1), code("b", 2)), small).cells) == 2
+
+
+def test_attachments_not_shown_are_dropped_and_noted():
+    cell = markdown("![a](attachment:a.png) ![b](attachment:b.pdf)")
+    cell["attachments"] = {"a.png": {"image/png": PNG_B64}, "b.pdf": {"application/pdf": "JV"},
+                           "c.png": {"image/png": "<svg onload=alert(1)>"}, "d": "nonsense"}
+    (loaded,) = load_notebook(notebook(cell)).cells
+    assert loaded.attachments == {"a.png": {"image/png": PNG_B64}}
+    assert loaded.metadata[DROPPED] == {"b.pdf": "application/pdf is not shown here",
+                                        "c.png": "its data is not base64",
+                                        "d": "not an attachment"}
+
+
+def test_tail_with_limits_caps_outputs_per_cell_characters_and_images():
+    limits = Limits(summary_outputs=4, summary_text_chars=20, summary_image_chars=200)
+    nb = load_notebook(notebook(
+        code("s" * 50, 1, *[stream(f"{i}\n") for i in range(9)]),
+        code("plot()", 2, display({"image/png": PNG_B64 * 3}), display({"image/png": PNG_B64}))))
+    first, second = tail(nb, 10, 25, limits).cells
+    assert [o.text for o in first.outputs] == [
+        "0\n", "1\n", "[… 5 more outputs not shown …]\n", "7\n", "8\n"]
+    assert first.source == "s" * 10 + "\n[… 30 characters not shown …]\n" + "s" * 10
+    assert second.outputs[0].data == {
+        "text/plain": "[image not shown in the summary: 279 B (the participant's full view "
+                      "has it)]"}
+    assert second.outputs[1].data == {"image/png": PNG_B64}
+    assert len(nb.cells[0].outputs) == 9  # the notebook itself is left alone

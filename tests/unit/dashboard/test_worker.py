@@ -10,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.render import Renderer
-from dashboard.worker import (
-    Change,
-    FileSystemSource,
-    NotebookMissing,
-    RenderWorker,
-    SourceError,
-    SourceNotebook,
-)
-from tests.unit.dashboard.nbfactory import code, error, notebook, stream, write
+from dashboard.limits import Limits
+from dashboard.render import Renderer, path_key
+from dashboard.sources import FileSystemSource, SourceNotebook
+from dashboard.worker import Change, RenderWorker
+from tests.unit.dashboard.nbfactory import code, display, error, notebook, stream, write
 
 PATH = "day1/intro.ipynb"
 
@@ -57,7 +52,9 @@ def homes(tmp_path) -> Path:
 
 @pytest.fixture
 def worker(tmp_path, homes, renderer_factory):
-    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=30)
+    # One render thread: the order of renders below is then the order of the queue.
+    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=30,
+                     processes=1)
     yield w
     w.source.gate.set()
     w.stop()
@@ -120,7 +117,8 @@ def test_summaries_of_other_paths_do_not_wait_for_a_burst(worker, homes):
 
 def test_summary_lag_bounds_how_long_a_burst_can_defer_a_summary(tmp_path, homes,
                                                                   renderer_factory):
-    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=0)
+    w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes), summary_lag=0,
+                     processes=1)  # one view after the other, as the assertion counts them
     try:
         w.source.gate.clear()
         w.start(catch_up=False)
@@ -193,7 +191,7 @@ def test_catch_up_renders_only_what_is_missing_or_stale(tmp_path, homes, rendere
     assert first.wait_idle(10)
     first.stop()
     assert sorted(first.source.reads) == [("alice", PATH), ("bob", PATH), ("carol", PATH)]
-    assert (out / "summary" / f"{PATH}.html").exists()
+    assert first.renderer.summary_file(PATH).exists()
 
     # While the dashboard was down: bob saved, dave arrived, carol's view got lost,
     # alice deleted her notebook.
@@ -201,7 +199,7 @@ def test_catch_up_renders_only_what_is_missing_or_stale(tmp_path, homes, rendere
     write(bob, notebook(code("1/0", 7, error())))
     os.utime(bob, ns=(time.time_ns() + 10**9,) * 2)
     write(homes / "dave" / "day2" / "new.ipynb", notebook(code("x", 1)))
-    (out / "views" / "carol" / f"{PATH}.html").unlink()
+    first.renderer.view_file("carol", PATH).unlink()
     (homes / "alice" / PATH).unlink()
 
     again = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
@@ -224,52 +222,15 @@ def test_catch_up_rewrites_a_missing_summary_without_rendering_views(tmp_path, h
     first = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
     assert first.wait_idle(10)
     first.stop()
-    (out / "summary" / f"{PATH}.html").unlink()
+    summary = first.renderer.summary_file(PATH)
+    summary.unlink()
     again = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
     try:
         assert again.wait_idle(10)
         assert again.source.reads == []
-        assert (out / "summary" / f"{PATH}.html").exists()
-        assert "user-carol" in (out / "summary" / f"{PATH}.html").read_text()
+        assert "user-carol" in summary.read_text()
     finally:
         again.stop()
-
-
-# -- reading homes ----------------------------------------------------------------------
-def test_filesystem_source_lists_notebooks_but_not_hidden_ones(homes):
-    write(homes / "alice" / ".ipynb_checkpoints" / "intro-checkpoint.ipynb", notebook())
-    write(homes / "alice" / "deep" / ".git" / "x.ipynb", notebook())
-    write(homes / ".hidden-user" / "x.ipynb", notebook())
-    write(homes / "alice" / "notes.txt", "text")
-    listed = sorted((u, p) for u, p, _ in FileSystemSource(homes).list())
-    assert listed == [("alice", PATH), ("bob", PATH), ("carol", PATH)]
-
-
-def test_filesystem_source_reads_content_and_mtime(homes):
-    file = homes / "alice" / PATH
-    os.utime(file, ns=(1_234_000_000_000, 1_234_000_000_000))
-    got = FileSystemSource(homes).read("alice", PATH)
-    assert got.mtime_ns == 1_234_000_000_000
-    assert json.loads(got.content)["cells"][0]["source"] == "'alice'"
-
-
-def test_filesystem_source_refuses_links_out_of_the_home_fifos_and_huge_files(homes, tmp_path):
-    secret = write(tmp_path / "secret.ipynb", notebook())
-    (homes / "alice" / "leak.ipynb").symlink_to(secret)
-    (homes / "alice" / "to-bob.ipynb").symlink_to(homes / "bob" / PATH)
-    os.mkfifo(homes / "alice" / "pipe.ipynb")
-    source = FileSystemSource(homes, max_bytes=100)
-    for name in ("leak.ipynb", "to-bob.ipynb"):
-        with pytest.raises(SourceError, match="outside the home"):
-            source.read("alice", name)
-    with pytest.raises(SourceError, match="not a regular file"):
-        source.read("alice", "pipe.ipynb")
-    write(homes / "alice" / "big.ipynb", notebook(code("x" * 200, 1)))
-    with pytest.raises(SourceError, match="too large"):
-        source.read("alice", "big.ipynb")
-    with pytest.raises(NotebookMissing):
-        source.read("alice", "nope.ipynb")
-    assert source.mtime_ns("alice", "nope.ipynb") is None
 
 
 def test_rescans_pick_up_notebooks_changed_without_a_save_event(tmp_path, homes,
@@ -287,3 +248,118 @@ def test_rescans_pick_up_notebooks_changed_without_a_save_event(tmp_path, homes,
     finally:
         w.stop()
     assert w.stats()["running"] is False
+
+
+# -- fairness and isolation --------------------------------------------------------------
+def test_participants_take_turns_instead_of_first_come_first_served(worker, homes):
+    for n in range(6):
+        write(homes / "mallory" / f"m{n}.ipynb", notebook(code("1", 1)))
+    worker.source.gate.clear()
+    worker.start(catch_up=False)
+    for n in range(6):
+        worker.enqueue("mallory", f"m{n}.ipynb")  # saves six notebooks in a row
+    assert worker.source.reading.wait(5)
+    worker.enqueue("alice", PATH)
+    worker.enqueue("bob", PATH)
+    worker.source.gate.set()
+    assert worker.wait_idle(30)
+    order = [user for user, _ in worker.source.reads]
+    # alice and bob wait for at most one more of mallory's, not for all five.
+    assert order == ["mallory", "mallory", "alice", "bob", "mallory", "mallory", "mallory",
+                     "mallory"]
+
+
+def test_one_participant_renders_one_notebook_at_a_time(tmp_path, homes, renderer_factory):
+    for n in range(3):
+        write(homes / "mallory" / f"m{n}.ipynb", notebook(code("1", 1)))
+    source = GatedSource(homes)
+    w = RenderWorker(renderer_factory(tmp_path / "out"), source, summary_lag=0, processes=2)
+    try:
+        source.gate.clear()
+        w.start(catch_up=False)
+        for n in range(3):
+            w.enqueue("mallory", f"m{n}.ipynb")
+        assert source.reading.wait(5)
+        w.enqueue("alice", PATH)
+        deadline = time.monotonic() + 5
+        while len(source.reads) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # mallory's first notebook holds one thread; the other takes alice, not mallory.
+        assert source.reads == [("mallory", "m0.ipynb"), ("alice", PATH)]
+        source.gate.set()
+        assert w.wait_idle(30)
+        assert len(source.reads) == 4
+    finally:
+        source.gate.set()
+        w.stop()
+
+
+def test_a_notebook_over_a_limit_is_a_placeholder_while_the_others_update(tmp_path, homes):
+    slow = notebook(code("x", 1, display({"text/html": "<b>x</b>" * 100_000})))
+    write(homes / "mallory" / PATH, slow)  # sanitizing it takes seconds
+    write(homes / "mallory" / "cells.ipynb", {**notebook(), "cells": [code("", None)] * 3000})
+    limits = Limits(seconds=1.0, view_text_chars=10**7)
+    w = RenderWorker(Renderer(tmp_path / "out", limits=limits), FileSystemSource(homes),
+                     summary_lag=0, processes=2)
+    views: list[tuple[str, float]] = []
+    w.add_listener(lambda c: views.append((c.user, time.monotonic()))
+                   if c.kind == "view" else None)
+    try:
+        w.start(catch_up=False)
+        assert w.wait_idle(60) and w.pool.convert(notebook()).problem is None  # warm
+        started = time.monotonic()
+        w.enqueue("mallory", PATH)
+        time.sleep(0.1)  # mallory's notebook is in a render process now
+        for user in ("alice", "bob", "carol"):
+            w.enqueue(user, PATH)
+        w.enqueue("mallory", "cells.ipynb")
+        assert w.wait_idle(60)
+    finally:
+        w.stop()
+    done = dict(views)
+    # Everybody else was shown before mallory's render was given up.
+    assert max(done[u] for u in ("alice", "bob", "carol")) < done["mallory"]
+    assert done["mallory"] - started >= 1.0
+    people = w.renderer.status(PATH)["participants"]
+    assert people["mallory"]["problem"] == "took too long to render (over 1 s)"
+    assert all(people[u]["problem"] is None for u in ("alice", "bob", "carol"))
+    summary = w.renderer.summary_file(PATH).read_text()
+    assert "Could not show this notebook: took too long to render (over 1 s)" in summary
+    assert w.renderer.status("cells.ipynb")["participants"]["mallory"]["problem"] == (
+        "too large to show: 3 000 cells (the dashboard shows at most 2 000)")
+    assert w.stats()["killed"] == 1
+
+
+# -- columns only for notebooks that exist -----------------------------------------------
+def test_saves_of_notebooks_nobody_has_make_no_columns(worker, homes):
+    worker.start(catch_up=False)
+    for n in range(300):
+        assert worker.enqueue("alice", f"made-up/{n}<b>name</b>.ipynb")
+    assert worker.wait_idle(30)
+    assert worker.renderer.index()["notebooks"] == {}
+    assert worker.summaries == 0 and worker.renderer.version == 0
+    assert not (worker.renderer.output_dir / "summary").exists()
+
+
+def test_a_column_goes_when_nobody_has_the_notebook_any_more(worker, homes, tmp_path,
+                                                             renderer_factory):
+    worker.start(catch_up=False)
+    write(homes / "alice" / "solo.ipynb", notebook(code("1", 1)))
+    worker.enqueue("alice", "solo.ipynb")
+    assert worker.wait_idle(10)
+    assert "solo.ipynb" in worker.renderer.index()["notebooks"]
+    (homes / "alice" / "solo.ipynb").unlink()
+    worker.enqueue("alice", "solo.ipynb")
+    assert worker.wait_idle(10)
+    assert "solo.ipynb" not in worker.renderer.index()["notebooks"]
+    worker.stop()
+    # A column left by an older version with nobody in it goes at the next catch-up.
+    stale = {"path": "stale.ipynb", "version": 3, "participants": {}}
+    (tmp_path / "out" / "summary" / f"{path_key('stale.ipynb')}.json").write_text(
+        json.dumps(stale))
+    again = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes)).start()
+    try:
+        assert again.wait_idle(10)
+        assert "stale.ipynb" not in again.renderer.index()["notebooks"]
+    finally:
+        again.stop()
