@@ -7,6 +7,7 @@ and so the script stays a short, readable sequence of steps.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,8 @@ DEFAULT_REMOTE_DIR = "/opt/workshop"
 STATE_DIR_NAME = "workshop-appliance"
 CONFIG_NAME = "config.toml"
 CONFIG_KEYS = frozenset({"domain", "region", "size", "image", "ssh_key", "email"})
+
+MAX_NAME = 253  # characters in a DNS name (RFC 1035, without the final dot)
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
@@ -101,6 +104,28 @@ class _Parser(argparse.ArgumentParser):
         raise ProvisionError(f"{message} (see --help)")
 
 
+def _port(value: str) -> int:
+    # argparse's int would take 70000, which the socket layer wraps to 4464.
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1-65535)")
+    return port
+
+
+def _seconds(value: str) -> float:
+    # float() takes "nan" (no comparison is ever true: it would never time out) and "inf".
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    return seconds
+
+
 def default_state_dir(env: Mapping[str, str]) -> Path:
     base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / STATE_DIR_NAME
@@ -160,11 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: ~/.config/{STATE_DIR_NAME})")
     add("--api-url", metavar="URL", help="DigitalOcean API base URL (default: "
         f"$DIGITALOCEAN_API_URL or {DEFAULT_API_URL})")
-    add("--ssh-timeout", type=float, default=600.0, metavar="SECONDS",
+    add("--ssh-timeout", type=_seconds, default=600.0, metavar="SECONDS",
         help="how long to wait for SSH on a new droplet (default: 600)")
-    add("--health-timeout", type=float, default=300.0, metavar="SECONDS",
+    add("--health-timeout", type=_seconds, default=300.0, metavar="SECONDS",
         help="how long to wait for /hub/health after setup (default: 300)")
-    add("--api-timeout", type=float, default=120.0, metavar="SECONDS",
+    add("--api-timeout", type=_seconds, default=120.0, metavar="SECONDS",
         help="how long to keep retrying a DigitalOcean API answering 429/5xx (default: 120)")
 
     testing = parser.add_argument_group(
@@ -177,9 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where the checkout goes on the node (default: {DEFAULT_REMOTE_DIR})")
     testing.add_argument("--setup-only", metavar="STEP[,STEP]",
         help="run only these setup-node.sh steps (passed as --only)")
-    testing.add_argument("--ssh-port", type=int, default=22, metavar="PORT",
+    testing.add_argument("--ssh-port", type=_port, default=22, metavar="PORT",
         help="SSH port of a droplet (default: 22)")
-    testing.add_argument("--health-port", type=int, metavar="PORT",
+    testing.add_argument("--health-port", type=_port, metavar="PORT",
         help="port nginx answers on for the final health check (default: 443, 80 with "
         "--no-tls)")
     return parser
@@ -221,7 +246,7 @@ def load_config(path: Path) -> dict[str, str]:
 
 def _hostname(value: str) -> str:
     host = value.strip().lower().rstrip(".")
-    if not _HOSTNAME.match(host) or len(host) > 253:
+    if not _HOSTNAME.match(host) or len(host) > MAX_NAME:
         raise ProvisionError(f"--hostname {value!r} is not a valid DNS name")
     return host
 
@@ -267,10 +292,6 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
         raise ProvisionError(f"the DigitalOcean API URL must start with https:// ({api_url})")
     if args.users is not None and not args.users.is_file():
         raise ProvisionError(f"--users {args.users}: no such file")
-    for flag in ("ssh_timeout", "health_timeout", "api_timeout"):
-        if getattr(args, flag) <= 0:
-            raise ProvisionError(f"--{flag.replace('_', '-')} must be positive")
-
     try:
         size = resolve_size(args.size or config.get("size") or DEFAULT_SIZE)
     except UnknownSize as exc:
@@ -295,6 +316,9 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
             raise ProvisionError(f"domain {domain_value!r} is not a valid DNS domain")
         relative, fqdn = _split_host(host, domain)
         mode = "destroy" if args.destroy else "create"
+    if len(fqdn) > MAX_NAME:
+        raise ProvisionError(f"{fqdn[:40]}... is {len(fqdn)} characters long: a DNS name "
+                             f"has at most {MAX_NAME}")
 
     ssh_key = Path(args.ssh_key or config.get("ssh_key") or default_ssh_key()).expanduser()
     return Options(

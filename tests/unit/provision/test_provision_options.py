@@ -71,6 +71,15 @@ def test_api_url_from_environment():
     (["--hostname", "a", "--domain", "x.org", "--remote-dir", "/"], "--remote-dir"),
     (["--hostname", "a", "--domain", "x.org", "--api-url", "http://x"], "https://"),
     (["--hostname", "a", "--domain", "x.org", "--ssh-timeout", "0"], "--ssh-timeout"),
+    (["--hostname", "a", "--domain", "x.org", "--ssh-timeout", "nan"], "--ssh-timeout"),
+    (["--hostname", "a", "--domain", "x.org", "--health-timeout", "-inf"], "--health-timeout"),
+    (["--hostname", "a", "--domain", "x.org", "--api-timeout", "inf"], "--api-timeout"),
+    (["--hostname", "a", "--domain", "x.org", "--api-timeout", "soon"], "--api-timeout"),
+    (["--hostname", "a", "--domain", "x.org", "--ssh-port", "70000"], "70000 is not a port"),
+    (["--hostname", "a", "--domain", "x.org", "--ssh-port", "0"], "--ssh-port"),
+    (["--hostname", "a", "--domain", "x.org", "--health-port", "65536"], "--health-port"),
+    (["--hostname", ".".join(["a" * 62] * 4), "--domain", "x.org"], "at most 253"),
+    (["--hostname", ".".join(["a" * 60] * 5), "--ssh", "root@h"], "not a valid DNS name"),
     (["--hostname", "a", "--domain", "x.org", "--bogus"], "unrecognized arguments"),
 ])
 def test_invalid_arguments_are_one_line_errors(argv: list[str], needle: str):
@@ -78,6 +87,13 @@ def test_invalid_arguments_are_one_line_errors(argv: list[str], needle: str):
         parse(*argv)
     assert needle in caught.value.message
     assert "\n" not in caught.value.message
+
+
+def test_longest_full_name_is_accepted():
+    host = ".".join(["a" * 61] * 4)  # 247 characters; with ".x.org" exactly 253
+    assert len(parse("--hostname", host, "--domain", "x.org").fqdn) == 253
+    assert parse("--hostname", "a", "--domain", "x.org", "--ssh-port", "65535",
+                 "--api-timeout", "0.5").ssh_port == 65535
 
 
 def test_config_file_errors(tmp_path: Path):
