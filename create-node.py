@@ -29,9 +29,11 @@ sys.path.insert(0, str(ROOT))
 try:
     import paramiko
 
+    from provision.api import Api
     from provision.backoff import Backoff
     from provision.capacity import Headcount, holds, too_small
     from provision.digitalocean import TAG, DigitalOcean, Droplet
+    from provision.dns import Dns
     from provision.errors import EXIT_FAILURE, REDACT, ProvisionError, report
     from provision.health import health_url, wait_healthy
     from provision.hostkeys import (
@@ -46,6 +48,7 @@ try:
     from provision.sizes import describe_size
     from provision.ssh import (
         TrustOnFirstUse,
+        check_private_key,
         connect,
         load_private_key,
         read_user_key,
@@ -70,6 +73,7 @@ class Route:
     host: str
     port: int
     user: str
+    pkey: paramiko.PKey | None  # None: a matching key in ssh-agent
     pinned: paramiko.HostKeys
     policy: paramiko.MissingHostKeyPolicy | None  # None: only pinned keys are accepted
     wait: Backoff
@@ -80,8 +84,7 @@ class Route:
 def set_up_node(opts: Options, progress: Progress, route: Route,
                 files: list[UploadItem]) -> None:
     """SSH in (host key verified), upload, run setup-node.sh, check health."""
-    pkey = load_private_key(read_user_key(opts.ssh_key))
-    client = connect(route.host, route.port, route.user, pkey, route.pinned, route.policy,
+    client = connect(route.host, route.port, route.user, route.pkey, route.pinned, route.policy,
                      route.wait, progress, route.mismatch_hint, route.settle)
     host = route.host
     with client:
@@ -151,10 +154,12 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem],
     if count is not None:
         progress.say(f"{opts.users}: {count}; capacity unknown for a server given with "
                      "--ssh (Readme: How many participants a droplet holds)")
-    read_user_key(opts.ssh_key)  # a missing key is reported before anything else
+    user_key = read_user_key(opts.ssh_key)  # a missing key is reported before anything else
     if opts.dry_run:
+        check_private_key(user_key)
         plan_setup(opts, str(target), files, progress)
         return 0
+    pkey = load_private_key(user_key)
     policy: paramiko.MissingHostKeyPolicy | None
     if opts.known_hosts:
         pinned = paramiko.HostKeys()
@@ -180,7 +185,7 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem],
         hint = (f"if the server was really reinstalled, delete its line in "
                 f"{store.known_hosts_path} and check the new fingerprint on first use")
     wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
-    route = Route(target.host, target.port, target.user, pinned, policy, wait, hint)
+    route = Route(target.host, target.port, target.user, pkey, pinned, policy, wait, hint)
     set_up_node(opts, progress, route, files)
     return 0
 
@@ -191,13 +196,12 @@ def pinned_for(key: HostKey, host: str, port: int) -> paramiko.HostKeys:
     return keys
 
 
-def plan_create(opts: Options, do: DigitalOcean, existing: list[Droplet],
+def plan_create(opts: Options, dns: Dns, existing: list[Droplet],
                 files: list[UploadItem], progress: Progress) -> None:
-    assert opts.domain is not None
     if existing:
         d = existing[0]
         progress.say(f"would reuse droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP yet'})")
-        records = do.a_records(opts.domain, opts.fqdn)
+        records = dns.a_records(opts.hostname)
         now = ", ".join(r.data for r in records) or "no A record"
         progress.say(f"would point {opts.fqdn} at {d.ipv4} (now: {now})")
     else:
@@ -235,10 +239,14 @@ def obtain_droplet(opts: Options, do: DigitalOcean, existing: list[Droplet], key
     return do.wait_active(droplet.id, poll), host_key, True
 
 
-def run_create(opts: Options, do: DigitalOcean, progress: Progress,
+def run_create(opts: Options, do: DigitalOcean, dns: Dns, progress: Progress,
                files: list[UploadItem], count: Headcount | None) -> int:
-    assert opts.domain is not None
     user_key = read_user_key(opts.ssh_key)
+    # The private key is read (and unlocked) before anything is made: a key that
+    # cannot log in is no reason to leave a droplet and DNS records behind.
+    if opts.dry_run:
+        check_private_key(user_key)
+    pkey = None if opts.dry_run else load_private_key(user_key)
     key_id = do.account_key_id(user_key)
     do.check_domain(opts.domain)
     progress.say(f"token accepted, SSH key {user_key.md5_fingerprint} and domain "
@@ -249,26 +257,27 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
         raise ProvisionError(f"{len(existing)} droplets are named {opts.name} and tagged {TAG} "
                              f"(ids {ids}): destroy the extra ones, then re-run")
     if not existing:
+        do.check_size(opts.size, opts.region)
         check_capacity(opts, count, progress)
     elif count is not None:
         progress.say(f"{opts.users}: {count}; droplet {opts.name} exists, so its size is "
                      "kept as it is and not checked against them")
     if opts.dry_run:
-        plan_create(opts, do, existing, files, progress)
+        plan_create(opts, dns, existing, files, progress)
         return 0
 
     droplet, host_key, created = obtain_droplet(opts, do, existing, key_id, progress)
     assert droplet.ipv4 is not None
     progress.say(f"droplet {droplet.name} is active at {droplet.ipv4}")
-    progress.say("DNS: " + do.ensure_a_record(opts.domain, opts.hostname, opts.fqdn,
-                                               droplet.ipv4))
+    progress.say("DNS: " + dns.ensure(opts.hostname, droplet.ipv4))
     progress.say(f"expecting host key {host_key.fingerprint} (pinned in {opts.state_dir})")
     # A new droplet takes a minute or two to boot; an existing one answers at once.
     timeout = opts.ssh_timeout if created else min(opts.ssh_timeout, 60.0)
     hint = ("the droplet must present the key made for it; if it was rebuilt outside "
             "create-node.py, --destroy it and create it again")
     route = Route(
-        droplet.ipv4, opts.ssh_port, "root", pinned_for(host_key, droplet.ipv4, opts.ssh_port),
+        droplet.ipv4, opts.ssh_port, "root", pkey,
+        pinned_for(host_key, droplet.ipv4, opts.ssh_port),
         None, Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=timeout), hint,
         # A droplet created by this run may show the image's host key for a moment
         # before cloud-init installs ours: allow it a short grace (see ssh.connect).
@@ -277,31 +286,38 @@ def run_create(opts: Options, do: DigitalOcean, progress: Progress,
     return 0
 
 
-def run_destroy(opts: Options, do: DigitalOcean, progress: Progress) -> int:
-    assert opts.domain is not None
+def confirm_destroy(opts: Options, targets: list[str], progress: Progress) -> None:
+    """Ask before deleting; without a terminal, refuse (and say nothing else) unless --yes."""
+    if opts.yes:
+        return
+    if not sys.stdin.isatty():
+        raise ProvisionError("--destroy asks for confirmation: add --yes when not "
+                             "running in a terminal")
+    for target in targets:
+        progress.say(f"will delete {target}")
+    answer = input(f"Type the droplet name ({opts.name}) to destroy it: ").strip()
+    if answer != opts.name:
+        raise ProvisionError("not confirmed: nothing was destroyed")
+
+
+def run_destroy(opts: Options, do: DigitalOcean, dns: Dns, progress: Progress) -> int:
     droplets = do.find_droplets(opts.name)
     if not droplets:
-        left = do.a_records(opts.domain, opts.fqdn)
+        left = dns.a_records(opts.hostname)
         note = f"; left the A record {opts.fqdn} → {left[0].data} alone" if left else ""
         progress.say(f"no droplet named {opts.name} tagged {TAG}: nothing to destroy{note}")
         return 0
-    verb = "would delete" if opts.dry_run else "deleting"
-    for d in droplets:
-        progress.say(f"{verb} droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP'}) and the A "
-                     f"record {opts.fqdn} → {d.ipv4}")
+    targets = [f"droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP'}) and the A record "
+               f"{opts.fqdn} → {d.ipv4}" for d in droplets]
     if opts.dry_run:
+        for target in targets:
+            progress.say(f"would delete {target}")
         progress.say("dry run: nothing was changed")
         return 0
-    if not opts.yes:
-        if not sys.stdin.isatty():
-            raise ProvisionError("--destroy asks for confirmation: add --yes when not "
-                                 "running in a terminal")
-        answer = input(f"Type the droplet name ({opts.name}) to destroy it: ").strip()
-        if answer != opts.name:
-            raise ProvisionError("not confirmed: nothing was destroyed")
+    confirm_destroy(opts, targets, progress)
     for d in droplets:
         if d.ipv4:
-            count = do.delete_a_records(opts.domain, opts.fqdn, d.ipv4)
+            count = dns.delete(opts.hostname, d.ipv4)
             progress.say(f"deleted {count} A record(s) {opts.fqdn} → {d.ipv4}")
         do.destroy_droplet(d.id)
         progress.say(f"deleted droplet {d.name} (id {d.id})")
@@ -325,11 +341,13 @@ def main(argv: list[str] | None = None) -> int:
             return run_ssh(opts, progress, files, count)
         token = token_from_env(os.environ)
         REDACT.add(token)
-        api_retry = Backoff(first=2.0, factor=2.0, maximum=30.0, timeout=opts.api_timeout)
-        do = DigitalOcean(token, opts.api_url, progress, api_retry)
+        api_retry = Backoff(first=1.0, factor=2.0, maximum=30.0, timeout=opts.api_timeout)
+        api = Api(token, opts.api_url, progress, api_retry)
+        assert opts.domain is not None
+        do, dns = DigitalOcean(api), Dns(api, opts.domain)
         if opts.mode == "destroy":
-            return run_destroy(opts, do, progress)
-        return run_create(opts, do, progress, files, count)
+            return run_destroy(opts, do, dns, progress)
+        return run_create(opts, do, dns, progress, files, count)
     except ProvisionError as exc:
         report(exc)
         return EXIT_FAILURE

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import getpass
 import hashlib
 import posixpath
@@ -95,6 +96,13 @@ def read_user_key(path: Path) -> UserKey:
             "key next to it (ssh-keygen -y -f KEY > KEY.pub)"
         ) from None
     return UserKey(path, f"{key.get_name()} {key.get_base64()}")
+
+
+def check_private_key(user_key: UserKey) -> None:
+    """Fail now if the private key cannot be read at all; a passphrase-protected one
+    passes (it is unlocked, or found in ssh-agent, when it is used)."""
+    with contextlib.suppress(_Encrypted):
+        _load_key(user_key.path)
 
 
 def load_private_key(user_key: UserKey) -> paramiko.PKey | None:
