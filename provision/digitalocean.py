@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from provision.api import JSON, Api, is_not_found
 from provision.backoff import Backoff, sleep
 from provision.errors import ProvisionError
-from provision.ssh import UserKey
+from provision.userkey import UserKey
 
 TAG = "workshop-appliance"
 

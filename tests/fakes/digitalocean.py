@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tests.fakes.do_dns import DNS_ROUTES, DnsRoutes
+from tests.fakes.do_firewalls import FIREWALL_ROUTES, FirewallRoutes
 from tests.fakes.jsonapi import JSON, Answer, FakeJsonApi, error
 from tests.fakes.tls import TestCA
 
@@ -60,7 +61,7 @@ class _Action:
     status: str = "in-progress"
 
 
-class FakeDigitalOcean(DnsRoutes, FakeJsonApi):
+class FakeDigitalOcean(DnsRoutes, FirewallRoutes, FakeJsonApi):
     def __init__(self, ca: TestCA, workdir: Path, token: str = "fake-token-0123456789",
                  droplet_ip: str = "127.0.0.1") -> None:
         super().__init__(ca, workdir, token)
@@ -70,6 +71,7 @@ class FakeDigitalOcean(DnsRoutes, FakeJsonApi):
         self.on_create: Callable[[JSON, JSON], None] | None = None  # (droplet, request)
         self.droplets: dict[int, JSON] = {}
         self.domains: dict[str, list[JSON]] = {}
+        self.firewalls: dict[str, JSON] = {}
         self.ssh_keys: list[JSON] = []
         self._ids = itertools.count(3164444)
         self._actions: dict[int, _Action] = {}
@@ -93,6 +95,12 @@ class FakeDigitalOcean(DnsRoutes, FakeJsonApi):
                                      "image": "ubuntu-24-04-x64", "tags": list(tags)})
             self._activate(droplet, ip or self.droplet_ip)
             return droplet
+
+    def remove_droplet(self, droplet_id: int) -> None:
+        """As if someone deleted the droplet in the control panel."""
+        with self._lock:
+            del self.droplets[droplet_id]
+            self.leave_firewalls(droplet_id)
 
     # -- model --------------------------------------------------------------------
 
@@ -233,6 +241,7 @@ class FakeDigitalOcean(DnsRoutes, FakeJsonApi):
                          droplet_id: str) -> Answer:
         if self.droplets.pop(int(droplet_id), None) is None:
             return error(404)
+        self.leave_firewalls(int(droplet_id))
         return 204, None
 
     def _action_json(self, action: _Action) -> JSON:
@@ -265,4 +274,5 @@ _ROUTES: list[tuple[str, str, Callable[..., Answer]]] = [
     (r"/v2/droplets/(\d+)/actions/(\d+)", "GET", FakeDigitalOcean.r_droplet_action),
     (r"/v2/actions/(\d+)", "GET", FakeDigitalOcean.r_action),
     *DNS_ROUTES,
+    *FIREWALL_ROUTES,
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from provision.hostkeys import public_key_from_line, sha256_fingerprint
 from tests.e2e.provisioning.support import DOMAIN, FQDN, PROGRESS, assert_one_error_line
 from tests.fakes.digitalocean import FakeDigitalOcean
 from tests.fakes.hubhealth import HubHealth
@@ -29,17 +30,18 @@ def test_create_pins_host_key_uploads_and_reports_url(
     assert create["size"] == "s-4vcpu-8gb" and create["image"] == "ubuntu-24-04-x64"
     assert create["ssh_keys"] == [fake_do.ssh_keys[1]["id"]]
 
-    # The host key handed over in cloud-init is the one kept locally and the one that
-    # the server presented (sshd was started from the user data).
+    # The first login expected the host key handed over in cloud-init (sshd was started
+    # from the user data); then a new key replaced it, which is pinned now and printed.
+    handed_over = public_key_from_line(droplet_boot.cloud_config["ssh_keys"]["ed25519_public"])
+    assert f"expecting host key {sha256_fingerprint(handed_over)}" in result.stdout
+    assert droplet_boot.cloud_config["ssh_deletekeys"] is True
     pinned = tmp_path / "state" / "droplets" / "lab" / "ssh_host_ed25519_key"
     assert stat.S_IMODE(pinned.stat().st_mode) == 0o600
-    assert droplet_boot.cloud_config["ssh_keys"]["ed25519_public"] == \
-        Path(f"{pinned}.pub").read_text().strip()
-    assert droplet_boot.cloud_config["ssh_deletekeys"] is True
-    assert fingerprint(Path(f"{pinned}.pub")) in result.stdout
+    assert f"now pinned {fingerprint(Path(f'{pinned}.pub'))}" in result.stdout
 
-    # DNS: one A record for lab pointing at the droplet's public address.
+    # DNS: one A record for lab and one for *.lab, pointing at the droplet's address.
     assert [r["data"] for r in fake_do.a_records(DOMAIN, "lab")] == ["127.0.0.1"]
+    assert [r["data"] for r in fake_do.a_records(DOMAIN, "*.lab")] == ["127.0.0.1"]
 
     # The checkout landed and setup-node.sh ran on it, its output streamed with times.
     assert (remote_dir / "setup-node.sh").read_bytes() == \
@@ -61,22 +63,31 @@ def test_create_pins_host_key_uploads_and_reports_url(
     assert f"{remote_dir}/etc/jupyterhub/users.txt" in result.stdout
 
 
-def test_rerun_reuses_droplet_and_record(run, fake_do: FakeDigitalOcean, droplet_args):
+def test_rerun_reuses_droplet_records_and_firewall(run, fake_do: FakeDigitalOcean,
+                                                   droplet_args):
     assert run(*droplet_args).returncode == 0
+    before = len(fake_do.log)
     again = run(*droplet_args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "reusing droplet lab" in again.stdout
     assert "lab.workshop.test → 127.0.0.1 already" in again.stdout
+    assert "*.lab.workshop.test → 127.0.0.1 already" in again.stdout
+    assert "firewall workshop-lab in place" in again.stdout
     assert len(fake_do.droplets) == 1
     assert len(fake_do.calls("POST", "/v2/droplets")) == 1
-    assert len(fake_do.a_records(DOMAIN, "lab")) == 1
-    assert not fake_do.calls("POST", r"/v2/domains/[^/]+/records")[1:]
+    assert len(fake_do.a_records(DOMAIN, "lab")) == len(fake_do.a_records(DOMAIN, "*.lab")) == 1
+    assert len(fake_do.firewalls) == 1
+    # The second run changed nothing at DigitalOcean.
+    assert {c.method for c in fake_do.log[before:]} == {"GET"}
     fake_do.add_record(DOMAIN, "A", "lab", "203.0.113.9")  # someone added a second one
     before = len(fake_do.log)
     plan = run(*droplet_args, "--dry-run")
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "would reuse droplet lab" in plan.stdout
-    assert "(now: 127.0.0.1, 203.0.113.9)" in plan.stdout
+    assert "would point lab.workshop.test at 127.0.0.1 (now: 127.0.0.1, 203.0.113.9)" in \
+        plan.stdout
+    assert "would point *.lab.workshop.test at 127.0.0.1 (now: 127.0.0.1)" in plan.stdout
+    assert "would keep firewall workshop-lab" in plan.stdout
     assert {c.method for c in fake_do.log[before:]} == {"GET"}
 
 
@@ -101,7 +112,7 @@ def test_recreated_droplet_gets_the_record_moved_to_its_new_ip(
     assert run(*droplet_args).returncode == 0
     (first_id,) = fake_do.droplets
     # Someone deleted the droplet in the control panel; the next one gets another address.
-    del fake_do.droplets[first_id]
+    fake_do.remove_droplet(first_id)
     fake_do.droplet_ip = "127.0.0.2"
     moved = HubHealth(ca, tmp_path, [FQDN], listen="127.0.0.2").start()
     try:
@@ -114,18 +125,32 @@ def test_recreated_droplet_gets_the_record_moved_to_its_new_ip(
     assert second_id != first_id
     assert f"droplet lab created (id {second_id}" in result.stdout
     assert [r["data"] for r in fake_do.a_records(DOMAIN, "lab")] == ["127.0.0.2"]
+    assert [r["data"] for r in fake_do.a_records(DOMAIN, "*.lab")] == ["127.0.0.2"]
     assert "updated lab.workshop.test: 127.0.0.1 → 127.0.0.2" in result.stdout
+    assert "updated *.lab.workshop.test: 127.0.0.1 → 127.0.0.2" in result.stdout
+    # The firewall lost the deleted droplet and follows the new one.
+    (wall,) = fake_do.firewalls_named("workshop-lab")
+    assert wall["droplet_ids"] == [second_id]
+    assert f"attached firewall workshop-lab to droplet {second_id}" in result.stdout
+    # The new droplet got the pinned key in its user data again, so it is replaced again.
+    assert result.stdout.count("replaced the droplet's SSH host key") == 1
     assert moved.hosts_seen  # the health check went to the new address
 
 
-def test_destroy_removes_droplet_record_and_pin(run, fake_do: FakeDigitalOcean, droplet_args,
-                                                tmp_path: Path):
+def test_destroy_removes_droplet_records_firewall_and_pin(
+        run, fake_do: FakeDigitalOcean, droplet_args, tmp_path: Path):
     assert run(*droplet_args).returncode == 0
     www = fake_do.add_record(DOMAIN, "A", "www", "127.0.0.1")  # same IP, other name
+    other_wall = fake_do.add_firewall("workshop-other", [], [{"protocol": "tcp", "ports": "22",
+                                      "sources": {"addresses": ["0.0.0.0/0"]}}], [])
 
     planned = run("--hostname", "lab", "--domain", DOMAIN, "--destroy", "--dry-run")
     assert planned.returncode == 0 and "would delete droplet lab" in planned.stdout
+    assert "the A records lab.workshop.test and *.lab.workshop.test → 127.0.0.1" in \
+        planned.stdout
+    assert "would delete firewall workshop-lab" in planned.stdout
     assert len(fake_do.droplets) == 1 and len(fake_do.a_records(DOMAIN, "lab")) == 1
+    assert len(fake_do.firewalls) == 2
 
     refused = run("--hostname", "lab", "--domain", DOMAIN, "--destroy")
     assert_one_error_line(refused, "--yes")
@@ -135,9 +160,11 @@ def test_destroy_removes_droplet_record_and_pin(run, fake_do: FakeDigitalOcean, 
     result = run("--hostname", "lab", "--domain", DOMAIN, "--destroy", "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert fake_do.droplets == {}
-    assert fake_do.a_records(DOMAIN, "lab") == []
+    assert fake_do.a_records(DOMAIN, "lab") == fake_do.a_records(DOMAIN, "*.lab") == []
     assert fake_do.a_records(DOMAIN, "www") == [www]
     assert [r["type"] for r in fake_do.domains[DOMAIN]].count("NS") == 2
+    assert list(fake_do.firewalls.values()) == [other_wall]  # only ours went
+    assert "deleted firewall workshop-lab" in result.stdout
     assert not (tmp_path / "state" / "droplets" / "lab").exists()
 
     again = run("--hostname", "lab", "--domain", DOMAIN, "--destroy", "--yes")
@@ -200,8 +227,11 @@ def test_rate_limit_and_server_errors_are_retried(run, fake_do: FakeDigitalOcean
     statuses = [c.status for c in fake_do.calls("GET", "/v2/droplets")]
     assert statuses[:4] == [500] * 3 + [200]
     assert result.stdout.count("DigitalOcean API busy (listing droplets tagged") == 3
-    assert [c.status for c in fake_do.calls("POST", r"/v2/domains/[^/]+/records")] == \
-        [429, 201]
+    # The 429 answered the first record's create (nothing made): sent again, then *.lab.
+    assert [(c.status, c.body["name"]) for c in fake_do.calls(
+        "POST", r"/v2/domains/[^/]+/records")] == [(429, "lab"), (201, "lab"), (201, "*.lab")]
+    assert "asks to wait 1s before retrying creating the A record lab.workshop.test" in \
+        result.stdout
     assert len(fake_do.a_records(DOMAIN, "lab")) == 1
 
 

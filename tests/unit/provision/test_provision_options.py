@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from provision.errors import ProvisionError
+from provision.credentials import dns_credentials, token_from_env
+from provision.errors import REDACT, ProvisionError
 from provision.options import (
     DEFAULT_API_URL,
     SshTarget,
     parse_options,
     parse_target,
     setup_command,
-    token_from_env,
 )
 
 
@@ -135,10 +135,56 @@ def test_setup_command_passes_options_through():
                  "--remote-dir", "/srv/w/")
     assert setup_command(opts) == [
         "bash", "/srv/w/setup-node.sh", "lab.x.org", "--email", "t@x.org", "--staging",
-        "--acme-server", "https://127.0.0.1:14000/dir", "--only", "check,nginx"]
-    plain = parse("--hostname", "lab", "--domain", "x.org", "--no-tls")
+        "--acme-server", "https://127.0.0.1:14000/dir", "--only", "check,nginx",
+        "--dns-credentials", "/root/.config/workshop/digitalocean-dns.ini"]
+    plain = parse("--hostname", "lab", "--domain", "x.org", "--no-tls", "--node-root", "/t/n/")
     assert setup_command(plain) == ["bash", "/opt/workshop/setup-node.sh", "lab.x.org",
-                                    "--no-tls"]
+                                    "--no-tls", "--dns-credentials",
+                                    "/t/n/root/.config/workshop/digitalocean-dns.ini"]
+
+
+def test_a_server_given_with_ssh_gets_no_dns_credentials():
+    opts = parse("--hostname", "lab.uni.example", "--ssh", "root@10.0.0.5")
+    assert setup_command(opts) == ["bash", "/opt/workshop/setup-node.sh", "lab.uni.example"]
+
+
+def test_node_paths_and_sshd_reload():
+    real = parse("--hostname", "lab", "--domain", "x.org")
+    assert real.node.host_key == "/etc/ssh/ssh_host_ed25519_key"
+    assert real.node.reload_sshd() == ("systemctl reload ssh || systemctl reload sshd || "
+                                       'kill -HUP "$(cat /run/sshd.pid)"')
+    test = parse("--hostname", "lab", "--domain", "x.org", "--node-root", "/tmp/node x")
+    assert test.node.host_key == "/tmp/node x/etc/ssh/ssh_host_ed25519_key"
+    # Under --node-root only that sshd is reloaded, never this machine's own.
+    assert test.node.reload_sshd() == "kill -HUP \"$(cat '/tmp/node x/run/sshd.pid')\""
+    assert real.firewall == "workshop-lab"
+    with pytest.raises(ProvisionError, match="--node-root"):
+        parse("--hostname", "lab", "--domain", "x.org", "--node-root", "relative")
+
+
+def test_no_token_ever_reaches_a_command_line():
+    # Commands run on the node are visible to its other processes: tokens go by SFTP.
+    env = {"DIGITALOCEAN_TOKEN": "dop_v1_account-token-0000000000",
+           "DIGITALOCEAN_DNS_TOKEN": "dop_v1_dns-only-1111111"}
+    opts = parse("--hostname", "lab", "--domain", "x.org", "--email", "t@x.org", env=env)
+    commands = " ".join([*setup_command(opts), opts.node.reload_sshd(), repr(opts)])
+    assert "dop_v1" not in commands
+
+
+def test_dns_credentials_prefer_the_dns_only_token():
+    path = "/root/.config/workshop/digitalocean-dns.ini"
+    api = "dop_v1_account-token-0000000000"
+    dns_only = dns_credentials({"DIGITALOCEAN_DNS_TOKEN": " dop_v1_dns-only-1111111 \n"},
+                               api, path)
+    assert dns_only.dns_only and dns_only.source == "DIGITALOCEAN_DNS_TOKEN"
+    assert dns_only.content == b"dns_digitalocean_token = dop_v1_dns-only-1111111\n"
+    assert "dop_v1_dns-only" not in repr(dns_only)  # never in a log line by accident
+    assert REDACT("x dop_v1_dns-only-1111111 y") == "x [redacted] y"
+    fallback = dns_credentials({"DIGITALOCEAN_DNS_TOKEN": "  "}, api, path)
+    assert not fallback.dns_only
+    assert fallback.content == f"dns_digitalocean_token = {api}\n".encode()
+    with pytest.raises(ProvisionError, match="DIGITALOCEAN_DNS_TOKEN contains"):
+        dns_credentials({"DIGITALOCEAN_DNS_TOKEN": "dop_v1_a\nb = c"}, api, path)
 
 
 def test_token_comes_only_from_the_environment():
