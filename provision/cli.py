@@ -26,9 +26,26 @@ EPILOG = """\
 sizes:
 {sizes}
 
+tokens (environment):
+  DIGITALOCEAN_TOKEN      read and write scope; create-node.py's own, never printed
+  DIGITALOCEAN_DNS_TOKEN  recommended: a custom-scoped token with only domain:create,
+                          domain:read, domain:update and domain:delete. The node keeps
+                          it (/root/.config/workshop/digitalocean-dns.ini, 0600) for
+                          certbot to renew the certificate for HOST and *.HOST; without
+                          it the node gets DIGITALOCEAN_TOKEN instead.
+
+what a droplet gets:
+  A records HOST and *.HOST (participants' servers live on their own subdomains), a
+  cloud firewall workshop-NAME (TCP 22, 80, 443 in; everything out), and this
+  checkout with setup-node.sh run on it. Re-runs correct all of it; --destroy
+  removes all of it.
+
 host keys:
   A new droplet gets an SSH host key generated on this machine (handed over in
-  cloud-init user data) and every connection must present exactly that key.
+  cloud-init user data) and every connection must present exactly that key. User
+  data stays readable on the droplet, so after the first login that key is
+  replaced by a new one over the verified connection (its fingerprint is printed);
+  an interrupted replacement is finished by the next run.
   With --ssh the first connection's key is trusted and pinned in the state
   directory (trust on first use: compare the printed fingerprint with the
   server's), and later connections must present the same key. Give
@@ -74,10 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="create-node.py",
         description=(
             "Create (or reuse) a DigitalOcean droplet for the workshop appliance, point\n"
-            "HOSTNAME.DOMAIN at it, upload this checkout and run setup-node.sh on it.\n"
-            "Needs DIGITALOCEAN_TOKEN in the environment (a token with read and write scope).\n"
-            "Safe to re-run: the droplet (found by its name and the tag workshop-appliance)\n"
-            "and the DNS record are reused. With --ssh an existing server is set up instead."
+            "HOSTNAME.DOMAIN and *.HOSTNAME.DOMAIN at it, put it behind a cloud firewall,\n"
+            "upload this checkout and run setup-node.sh on it.\n"
+            "Needs DIGITALOCEAN_TOKEN in the environment (a token with read and write scope)\n"
+            "and preferably DIGITALOCEAN_DNS_TOKEN (see tokens below).\n"
+            "Safe to re-run: the droplet (found by its name and the tag workshop-appliance),\n"
+            "its DNS records and its firewall are reused and corrected. With --ssh an\n"
+            "existing server is set up instead (no DigitalOcean, no subdomains)."
         ),
         epilog=EPILOG.format(sizes=size_table(), config=CONFIG_NAME),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -102,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(DigitalOcean is only read)")
     add("--force", action="store_true", help="create the droplet even when --size holds "
         "fewer people than --users lists (see provision/capacity.py)")
-    add("--destroy", action="store_true", help="delete the droplet and its DNS A record")
+    add("--destroy", action="store_true", help="delete the droplet, its DNS A records (HOST, "
+        "*.HOST) and its cloud firewall")
     add("--yes", action="store_true", help="do not ask before --destroy")
     add("--ssh", metavar="USER@HOST[:PORT]",
         help="set up a server you already have instead of a droplet (USER must be root); "
@@ -120,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--health-timeout", type=_seconds, default=300.0, metavar="SECONDS",
         help="how long to wait for /hub/health after setup (default: 300)")
     add("--api-timeout", type=_seconds, default=120.0, metavar="SECONDS",
-        help="how long to keep retrying a DigitalOcean API answering 429/5xx (default: 120)")
+        help="how long to keep retrying a DigitalOcean API call answered 429/5xx, waits it "
+        "asks for (Retry-After) included (default: 120)")
 
     testing = parser.add_argument_group(
         "testing and local try-outs", "not needed for a real workshop")

@@ -191,3 +191,14 @@ def test_token_comes_only_from_the_environment():
     with pytest.raises(ProvisionError, match="DIGITALOCEAN_TOKEN is not set"):
         token_from_env({"DIGITALOCEAN_TOKEN": "  "})
     assert token_from_env({"DIGITALOCEAN_TOKEN": "dop_v1_abc\n"}) == "dop_v1_abc"
+
+
+def test_help_tells_about_tokens_records_firewall_and_host_keys():
+    from provision.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    for needle in ("DIGITALOCEAN_DNS_TOKEN recommended", "domain:read", "A records HOST and "
+                   "*.HOST", "cloud firewall workshop-NAME (TCP 22, 80, 443 in; everything out)",
+                   "replaced by a new one over the verified connection",
+                   "its DNS A records (HOST, *.HOST) and its cloud firewall"):
+        assert needle in text, needle
