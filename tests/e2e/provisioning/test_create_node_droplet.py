@@ -195,15 +195,17 @@ def test_create_answered_500_after_creating_leaves_one_droplet(
 @pytest.mark.parametrize("status", [500, 502])
 def test_record_create_answered_5xx_after_creating_leaves_one_record(
         run, fake_do: FakeDigitalOcean, droplet_args, status: int):
-    # The record is made, but the answer is lost: a blind retry would make a second one.
-    fake_do.fail("POST", rf"/v2/domains/{DOMAIN}/records", status, times=1, after=True)
+    # Each record is made, but the answer is lost: a blind retry would make a second one.
+    fake_do.fail("POST", rf"/v2/domains/{DOMAIN}/records", status, times=2, after=True)
     result = run(*droplet_args)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [r["data"] for r in fake_do.a_records(DOMAIN, "lab")] == ["127.0.0.1"]
-    posts = [c for c in fake_do.calls("POST", rf"/v2/domains/{DOMAIN}/records")
-             if c.body["name"] == "lab"]
-    assert [c.status for c in posts] == [status]  # checked, found, not sent again
-    assert f"HTTP {status}" in result.stdout and "was made: using it" in result.stdout
+    for name in ("lab", "*.lab"):
+        assert [r["data"] for r in fake_do.a_records(DOMAIN, name)] == ["127.0.0.1"]
+    posts = fake_do.calls("POST", rf"/v2/domains/{DOMAIN}/records")
+    # Each checked, found, not sent again.
+    assert [(c.status, c.body["name"]) for c in posts] == [(status, "lab"), (status, "*.lab")]
+    assert result.stdout.count(f"HTTP {status}") == 2
+    assert result.stdout.count("but the record was made: using it") == 2
 
 
 def test_create_answered_503_before_creating_is_retried(run, fake_do: FakeDigitalOcean,
@@ -245,12 +247,16 @@ def test_slow_api_is_waited_for(run, fake_do: FakeDigitalOcean, droplet_args):
 def test_pagination_is_followed(run, fake_do: FakeDigitalOcean, droplet_args):
     fake_do.max_per_page = 1  # the instructor's key is on page 2, the droplet on page 3
     fake_do.add_droplet("other-1", "198.51.100.1", tags=("workshop-appliance",))
-    fake_do.add_droplet("other-2", "198.51.100.2", tags=("workshop-appliance",))
+    other = fake_do.add_droplet("other-2", "198.51.100.2", tags=("workshop-appliance",))
+    fake_do.add_firewall("workshop-other-2", [other["id"]], [
+        {"protocol": "tcp", "ports": "22", "sources": {"addresses": ["0.0.0.0/0"]}}], [])
     assert run(*droplet_args).returncode == 0
     again = run(*droplet_args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "reusing droplet lab" in again.stdout
-    assert len(fake_do.droplets) == 3
+    assert "lab.workshop.test → 127.0.0.1 already" in again.stdout  # records on later pages
+    assert "firewall workshop-lab in place" in again.stdout  # ours is on page 2
+    assert len(fake_do.droplets) == 3 and len(fake_do.firewalls) == 2
 
 
 def test_changed_host_key_is_refused(run, fake_do: FakeDigitalOcean, droplet_boot,
