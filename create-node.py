@@ -50,7 +50,7 @@ try:
     from provision.sizes import describe_size
     from provision.ssh import AnyOf, Route, TrustOnFirstUse
     from provision.upload import UploadItem, select_files
-    from provision.userkey import check_private_key, load_private_key, read_user_key
+    from provision.userkey import login_key, read_user_key
     from services.workshop.roster import parse as parse_roster
 except ImportError as exc:  # the one error that cannot use our own reporting
     print(f"create-node: error: {exc.name or exc} is not installed: "
@@ -96,11 +96,10 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem],
         progress.say(f"{opts.users}: {count}; capacity unknown for a server given with "
                      "--ssh (Readme: How many participants a droplet holds)")
     user_key = read_user_key(opts.ssh_key)  # a missing key is reported before anything else
+    pkey = login_key(user_key, opts.dry_run)
     if opts.dry_run:
-        check_private_key(user_key)
         plan_setup(opts, str(target), files, progress)
         return 0
-    pkey = load_private_key(user_key)
     policy: paramiko.MissingHostKeyPolicy | None
     if opts.known_hosts:
         pinned = paramiko.HostKeys()
@@ -188,11 +187,7 @@ def run_create(opts: Options, do: DigitalOcean, dns: Dns, firewalls: Firewalls,
                progress: Progress, files: list[UploadItem], count: Headcount | None,
                credentials: DnsCredentials) -> int:
     user_key = read_user_key(opts.ssh_key)
-    # The private key is read (and unlocked) before anything is made: a key that
-    # cannot log in is no reason to leave a droplet and DNS records behind.
-    if opts.dry_run:
-        check_private_key(user_key)
-    pkey = None if opts.dry_run else load_private_key(user_key)
+    pkey = login_key(user_key, opts.dry_run)
     key_id = do.account_key_id(user_key)
     do.check_domain(dns.domain)
     progress.say(f"token accepted, SSH key {user_key.md5_fingerprint} and domain "

@@ -87,6 +87,16 @@ def check_private_key(user_key: UserKey) -> None:
         _load_key(user_key.path)
 
 
+def login_key(user_key: UserKey, dry_run: bool) -> paramiko.PKey | None:
+    """The key that will log in, read (and unlocked) before anything is made: a key that
+    cannot log in is no reason to leave a droplet and DNS records behind. A dry run only
+    checks that it can be read (and asks for no passphrase)."""
+    if dry_run:
+        check_private_key(user_key)
+        return None
+    return load_private_key(user_key)
+
+
 def load_private_key(user_key: UserKey) -> paramiko.PKey | None:
     """The private key for authentication, or None to use a matching ssh-agent key."""
     try:
