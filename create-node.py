@@ -1,18 +1,17 @@
 #!/usr/bin/env python3
 """Create (or reuse) a workshop node and set it up: `python create-node.py --hostname lab`.
 
-Runs on the instructor's laptop. DigitalOcean path: droplet + DNS A record,
-then SSH (host key pinned), upload of this checkout, setup-node.sh, health
-check. With --ssh USER@HOST an existing server is set up instead.
+Runs on the instructor's laptop. DigitalOcean path: droplet, DNS records (HOST and
+*.HOST), cloud firewall, then SSH (host key pinned, then replaced), upload of this
+checkout and certbot's DNS credentials, setup-node.sh, health check. With --ssh
+USER@HOST an existing server is set up instead.
 Needs `pip install -r provision/requirements.txt`. See --help.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 # An instructor's laptop may have an older Python than the project targets: say so
@@ -29,30 +28,29 @@ sys.path.insert(0, str(ROOT))
 try:
     import paramiko
 
+    from provision.api import Api
     from provision.backoff import Backoff
     from provision.capacity import Headcount, holds, too_small
+    from provision.credentials import (
+        DnsCredentials,
+        dns_credentials,
+        dns_token_advice,
+        token_from_env,
+    )
+    from provision.destroy import run_destroy
     from provision.digitalocean import TAG, DigitalOcean, Droplet
-    from provision.errors import EXIT_FAILURE, REDACT, ProvisionError, report
-    from provision.health import health_url, wait_healthy
-    from provision.hostkeys import (
-        HostKey,
-        HostKeyStore,
-        cloud_init_user_data,
-        host_entry,
-        sha256_fingerprint,
-    )
-    from provision.options import Options, parse_options, setup_command, token_from_env
+    from provision.dns import Dns, node_names
+    from provision.errors import EXIT_FAILURE, ProvisionError, report
+    from provision.firewall import Firewalls
+    from provision.hostkeys import HostKey, HostKeyStore, cloud_init_user_data, sha256_fingerprint
+    from provision.node import Extras, plan_setup, set_up_node
+    from provision.options import Options, parse_options
     from provision.progress import Progress
+    from provision.rotation import accepted_keys, rotate_host_key
     from provision.sizes import describe_size
-    from provision.ssh import (
-        TrustOnFirstUse,
-        connect,
-        load_private_key,
-        read_user_key,
-        run_streaming,
-        upload,
-    )
-    from provision.upload import USERS_REMOTE, UploadItem, select_files
+    from provision.ssh import AnyOf, Route, TrustOnFirstUse
+    from provision.upload import UploadItem, select_files
+    from provision.userkey import login_key, read_user_key
     from services.workshop.roster import parse as parse_roster
 except ImportError as exc:  # the one error that cannot use our own reporting
     print(f"create-node: error: {exc.name or exc} is not installed: "
@@ -61,60 +59,6 @@ except ImportError as exc:  # the one error that cannot use our own reporting
 
 
 FIRST_BOOT_GRACE = 90.0  # seconds
-
-
-@dataclass(frozen=True)
-class Route:
-    """How to reach the node over SSH and which host key it must present."""
-
-    host: str
-    port: int
-    user: str
-    pinned: paramiko.HostKeys
-    policy: paramiko.MissingHostKeyPolicy | None  # None: only pinned keys are accepted
-    wait: Backoff
-    mismatch_hint: str
-    settle: float = 0.0
-
-
-def set_up_node(opts: Options, progress: Progress, route: Route,
-                files: list[UploadItem]) -> None:
-    """SSH in (host key verified), upload, run setup-node.sh, check health."""
-    pkey = load_private_key(read_user_key(opts.ssh_key))
-    client = connect(route.host, route.port, route.user, pkey, route.pinned, route.policy,
-                     route.wait, progress, route.mismatch_hint, route.settle)
-    host = route.host
-    with client:
-        count = sum(1 for item in files if not item.is_dir)
-        progress.say(f"uploading {count} files to {opts.remote_dir} on {host}")
-        sent = upload(client, files, opts.remote_dir)
-        if opts.users:
-            progress.say(f"uploaded {opts.users} as {USERS_REMOTE} (mode 0600)")
-        progress.say(f"uploaded {sent / 1024:.0f} KiB; running setup-node.sh")
-        result = run_streaming(client, shlex.join(setup_command(opts)), progress)
-    if result.status != 0:
-        step = result.failed_step or result.last_step or "(before the first step)"
-        raise ProvisionError(
-            f"setup-node.sh failed at step {step} (exit {result.status}) on {host}; "
-            f"its last {len(result.tail)} lines:",
-            details=[f"    {line}" for line in result.tail],
-        )
-    progress.say("setup-node.sh finished")
-    url_check = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=opts.health_timeout)
-    wait_healthy(opts.fqdn, host, opts.tls, opts.health_port, url_check, progress)
-    scheme = "https" if opts.tls else "http"
-    print(f"\nThe workshop node is ready: {scheme}://{opts.fqdn}/")
-    print(f"Add participants: ssh {route.user}@{opts.fqdn} and edit "
-          f"{opts.remote_dir}/{USERS_REMOTE} (one username:password per line);\n"
-          "changes apply within seconds, no restart. Or re-run this command with --users FILE.")
-
-
-def plan_setup(opts: Options, where: str, files: list[UploadItem], progress: Progress) -> None:
-    count = sum(1 for item in files if not item.is_dir)
-    progress.say(f"would upload {count} files to {where}:{opts.remote_dir}")
-    progress.say(f"would run: {shlex.join(setup_command(opts))}")
-    progress.say(f"would wait for {health_url(opts.fqdn, opts.tls, opts.health_port)}")
-    progress.say("dry run: nothing was changed")
 
 
 def headcount(users: Path) -> Headcount:
@@ -151,7 +95,8 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem],
     if count is not None:
         progress.say(f"{opts.users}: {count}; capacity unknown for a server given with "
                      "--ssh (Readme: How many participants a droplet holds)")
-    read_user_key(opts.ssh_key)  # a missing key is reported before anything else
+    user_key = read_user_key(opts.ssh_key)  # a missing key is reported before anything else
+    pkey = login_key(user_key, opts.dry_run)
     if opts.dry_run:
         plan_setup(opts, str(target), files, progress)
         return 0
@@ -180,31 +125,34 @@ def run_ssh(opts: Options, progress: Progress, files: list[UploadItem],
         hint = (f"if the server was really reinstalled, delete its line in "
                 f"{store.known_hosts_path} and check the new fingerprint on first use")
     wait = Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=min(opts.ssh_timeout, 60.0))
-    route = Route(target.host, target.port, target.user, pinned, policy, wait, hint)
+    route = Route(target.host, target.port, target.user, pkey, pinned, policy, wait, hint)
     set_up_node(opts, progress, route, files)
     return 0
 
 
-def pinned_for(key: HostKey, host: str, port: int) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
-    keys.add(host_entry(host, port), key.pkey.get_name(), key.pkey)
-    return keys
-
-
-def plan_create(opts: Options, do: DigitalOcean, existing: list[Droplet],
-                files: list[UploadItem], progress: Progress) -> None:
-    assert opts.domain is not None
+def plan_create(opts: Options, dns: Dns, firewalls: Firewalls, existing: list[Droplet],
+                files: list[UploadItem], credentials: DnsCredentials,
+                progress: Progress) -> None:
+    names = node_names(opts.hostname)
     if existing:
         d = existing[0]
         progress.say(f"would reuse droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP yet'})")
-        records = do.a_records(opts.domain, opts.fqdn)
-        now = ", ".join(r.data for r in records) or "no A record"
-        progress.say(f"would point {opts.fqdn} at {d.ipv4} (now: {now})")
+        for name, records in dns.a_records(names).items():
+            now = ", ".join(r.data for r in records) or "no A record"
+            progress.say(f"would point {dns.fqdn(name)} at {d.ipv4} (now: {now})")
+        progress.say(firewalls.plan(opts.firewall, d.id))
     else:
         progress.say(f"would create droplet {opts.name}: {describe_size(opts.size)}, "
                      f"{opts.image} in {opts.region}, tagged {TAG}")
-        progress.say(f"would create the A record {opts.fqdn} → the droplet's IPv4")
-    plan_setup(opts, f"root@{opts.fqdn}", files, progress)
+        progress.say(f"would create the A records {' and '.join(map(dns.fqdn, names))} → the "
+                     "droplet's IPv4")
+        progress.say(firewalls.plan(opts.firewall, None))
+    if existing and HostKeyStore(opts.state_dir).is_rotated(opts.name):
+        progress.say("the droplet's SSH host key was already replaced after its first login")
+    else:
+        progress.say("would replace the droplet's SSH host key (the one in its user data) "
+                     "after the first login")
+    plan_setup(opts, f"root@{opts.fqdn}", files, progress, credentials)
 
 
 def obtain_droplet(opts: Options, do: DigitalOcean, existing: list[Droplet], key_id: int,
@@ -235,78 +183,57 @@ def obtain_droplet(opts: Options, do: DigitalOcean, existing: list[Droplet], key
     return do.wait_active(droplet.id, poll), host_key, True
 
 
-def run_create(opts: Options, do: DigitalOcean, progress: Progress,
-               files: list[UploadItem], count: Headcount | None) -> int:
-    assert opts.domain is not None
+def run_create(opts: Options, do: DigitalOcean, dns: Dns, firewalls: Firewalls,
+               progress: Progress, files: list[UploadItem], count: Headcount | None,
+               credentials: DnsCredentials) -> int:
     user_key = read_user_key(opts.ssh_key)
+    pkey = login_key(user_key, opts.dry_run)
     key_id = do.account_key_id(user_key)
-    do.check_domain(opts.domain)
+    do.check_domain(dns.domain)
     progress.say(f"token accepted, SSH key {user_key.md5_fingerprint} and domain "
-                 f"{opts.domain} found on the account")
+                 f"{dns.domain} found on the account")
+    if not credentials.dns_only:
+        progress.say(dns_token_advice())
     existing = do.find_droplets(opts.name)
     if len(existing) > 1:
         ids = ", ".join(str(d.id) for d in existing)
         raise ProvisionError(f"{len(existing)} droplets are named {opts.name} and tagged {TAG} "
                              f"(ids {ids}): destroy the extra ones, then re-run")
     if not existing:
+        do.check_size(opts.size, opts.region)
         check_capacity(opts, count, progress)
     elif count is not None:
         progress.say(f"{opts.users}: {count}; droplet {opts.name} exists, so its size is "
                      "kept as it is and not checked against them")
     if opts.dry_run:
-        plan_create(opts, do, existing, files, progress)
+        plan_create(opts, dns, firewalls, existing, files, credentials, progress)
         return 0
 
     droplet, host_key, created = obtain_droplet(opts, do, existing, key_id, progress)
     assert droplet.ipv4 is not None
     progress.say(f"droplet {droplet.name} is active at {droplet.ipv4}")
-    progress.say("DNS: " + do.ensure_a_record(opts.domain, opts.hostname, opts.fqdn,
-                                               droplet.ipv4))
+    for line in dns.ensure(node_names(opts.hostname), droplet.ipv4):
+        progress.say(f"DNS: {line}")
+    for line in firewalls.ensure(opts.firewall, droplet.id):
+        progress.say(line)
+    store = HostKeyStore(opts.state_dir)
     progress.say(f"expecting host key {host_key.fingerprint} (pinned in {opts.state_dir})")
     # A new droplet takes a minute or two to boot; an existing one answers at once.
     timeout = opts.ssh_timeout if created else min(opts.ssh_timeout, 60.0)
     hint = ("the droplet must present the key made for it; if it was rebuilt outside "
             "create-node.py, --destroy it and create it again")
     route = Route(
-        droplet.ipv4, opts.ssh_port, "root", pinned_for(host_key, droplet.ipv4, opts.ssh_port),
-        None, Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=timeout), hint,
+        droplet.ipv4, opts.ssh_port, "root", pkey, paramiko.HostKeys(),
+        AnyOf(accepted_keys(store, opts.name, host_key)),
+        Backoff(first=0.5, factor=1.5, maximum=10.0, timeout=timeout), hint,
         # A droplet created by this run may show the image's host key for a moment
         # before cloud-init installs ours: allow it a short grace (see ssh.connect).
         settle=FIRST_BOOT_GRACE if created else 0.0)
-    set_up_node(opts, progress, route, files)
-    return 0
 
+    def after_login(client: paramiko.SSHClient) -> paramiko.SSHClient:
+        return rotate_host_key(client, route, store, opts.name, opts.node, progress)
 
-def run_destroy(opts: Options, do: DigitalOcean, progress: Progress) -> int:
-    assert opts.domain is not None
-    droplets = do.find_droplets(opts.name)
-    if not droplets:
-        left = do.a_records(opts.domain, opts.fqdn)
-        note = f"; left the A record {opts.fqdn} → {left[0].data} alone" if left else ""
-        progress.say(f"no droplet named {opts.name} tagged {TAG}: nothing to destroy{note}")
-        return 0
-    verb = "would delete" if opts.dry_run else "deleting"
-    for d in droplets:
-        progress.say(f"{verb} droplet {d.name} (id {d.id}, {d.ipv4 or 'no IP'}) and the A "
-                     f"record {opts.fqdn} → {d.ipv4}")
-    if opts.dry_run:
-        progress.say("dry run: nothing was changed")
-        return 0
-    if not opts.yes:
-        if not sys.stdin.isatty():
-            raise ProvisionError("--destroy asks for confirmation: add --yes when not "
-                                 "running in a terminal")
-        answer = input(f"Type the droplet name ({opts.name}) to destroy it: ").strip()
-        if answer != opts.name:
-            raise ProvisionError("not confirmed: nothing was destroyed")
-    for d in droplets:
-        if d.ipv4:
-            count = do.delete_a_records(opts.domain, opts.fqdn, d.ipv4)
-            progress.say(f"deleted {count} A record(s) {opts.fqdn} → {d.ipv4}")
-        do.destroy_droplet(d.id)
-        progress.say(f"deleted droplet {d.name} (id {d.id})")
-    if HostKeyStore(opts.state_dir).forget_droplet(opts.name):
-        progress.say(f"forgot the pinned host key of {opts.name}")
+    set_up_node(opts, progress, route, files, Extras(after_login, credentials))
     return 0
 
 
@@ -324,12 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         if opts.mode == "ssh":
             return run_ssh(opts, progress, files, count)
         token = token_from_env(os.environ)
-        REDACT.add(token)
-        api_retry = Backoff(first=2.0, factor=2.0, maximum=30.0, timeout=opts.api_timeout)
-        do = DigitalOcean(token, opts.api_url, progress, api_retry)
+        api_retry = Backoff(first=1.0, factor=2.0, maximum=30.0, timeout=opts.api_timeout)
+        api = Api(token, opts.api_url, progress, api_retry)
+        assert opts.domain is not None
+        do, dns, firewalls = DigitalOcean(api), Dns(api, opts.domain), Firewalls(api)
         if opts.mode == "destroy":
-            return run_destroy(opts, do, progress)
-        return run_create(opts, do, progress, files, count)
+            return run_destroy(opts, do, dns, firewalls, progress)
+        credentials = dns_credentials(os.environ, token, opts.node.dns_credentials)
+        return run_create(opts, do, dns, firewalls, progress, files, count, credentials)
     except ProvisionError as exc:
         report(exc)
         return EXIT_FAILURE

@@ -1,50 +1,21 @@
-"""What create-node.py needs from DigitalOcean, on top of the official pydo client.
+"""DigitalOcean for create-node.py: the account, sizes and droplets (DNS records are in
+provision/dns.py, the cloud firewall in provision/firewall.py, retries and errors in
+provision/api.py).
 
-Adds what pydo leaves to the caller: readable one-line errors, retries with
-backoff once pydo's own retries are used up, pagination, and idempotency
-(a droplet is found by name and tag before and after creating it, because a
-create answered 5xx may still have made the droplet).
+A droplet is found by name and tag before and after creating it, because a
+create answered 5xx may still have made the droplet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-import pydo
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-
+from provision.api import JSON, Api, is_not_found
 from provision.backoff import Backoff, sleep
-from provision.errors import ProvisionError, one_line
-from provision.progress import Progress
-from provision.ssh import UserKey
+from provision.errors import ProvisionError
+from provision.userkey import UserKey
 
 TAG = "workshop-appliance"
-RECORD_TTL = 300  # short, so a recreated droplet's new address spreads quickly
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-PER_PAGE = 200  # the API's maximum: fewest round trips
-
-JSON = dict[str, Any]
-
-
-class TransientApiError(ProvisionError):
-    """A 429/5xx or lost connection that survived pydo's own retries."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ApiUnreachable(TransientApiError):
-    """No answer at all. pydo already retried the connection; retrying more only delays
-    the message (a create, whose fate is unknown, still checks before it retries)."""
 
 
 @dataclass(frozen=True)
@@ -71,105 +42,12 @@ class Droplet:
         )
 
 
-@dataclass(frozen=True)
-class Record:
-    id: int
-    name: str
-    data: str
-
-
-def _is_not_found(answer: Any) -> bool:
-    # pydo returns DigitalOcean's error body instead of raising for the 404s
-    # the API spec lists: {"id": "not_found", "message": ...}.
-    return isinstance(answer, dict) and answer.get("id") == "not_found"
-
-
-def _error_text(exc: HttpResponseError) -> str:
-    try:
-        body = exc.response.json() if exc.response is not None else {}
-    except Exception:  # a proxy's HTML page, an empty body: fall back to the status
-        body = {}
-    message = body.get("message") if isinstance(body, dict) else None
-    return f"HTTP {exc.status_code} {one_line(message or exc.reason or '')}".strip()
-
-
-def _retry_after(exc: HttpResponseError) -> float | None:
-    value = exc.response.headers.get("Retry-After") if exc.response is not None else None
-    try:
-        return min(float(value), 60.0) if value else None
-    except ValueError:
-        return None
-
-
 class DigitalOcean:
-    def __init__(self, token: str, api_url: str, progress: Progress,
-                 backoff: Backoff | None = None) -> None:
-        self.api_url = api_url
-        self._client = pydo.Client(token=token, endpoint=api_url)
-        self._progress = progress
-        self._backoff = backoff or Backoff(first=2.0, factor=2.0, maximum=30.0, timeout=120.0)
-
-    # -- calling the API ---------------------------------------------------------
-
-    def _once(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One call (pydo may retry inside it), with errors turned into one line."""
-        try:
-            return fn(*args, **kwargs)
-        except ClientAuthenticationError:
-            raise ProvisionError(
-                "DigitalOcean refused the token (401 Unable to authenticate you): check "
-                "DIGITALOCEAN_TOKEN; tokens can expire or be revoked"
-            ) from None
-        except HttpResponseError as exc:
-            if exc.status_code in RETRY_STATUS:
-                raise TransientApiError(f"{what}: {_error_text(exc)}", _retry_after(exc)) \
-                    from None
-            if exc.status_code == 403:
-                raise ProvisionError(
-                    f"DigitalOcean denied {what} (403): the token needs read and write scope"
-                ) from None
-            raise ProvisionError(f"DigitalOcean API error while {what}: {_error_text(exc)}") \
-                from None
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            detail = one_line(str(exc)).split("new connection: ")[-1]
-            raise ApiUnreachable(
-                f"cannot reach the DigitalOcean API at {self.api_url} while {what} ({detail})"
-            ) from None
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A call that is safe to repeat, retried with backoff on 429/5xx."""
-        delays = self._backoff.delays()
-        while True:
-            try:
-                return self._once(what, fn, *args, **kwargs)
-            except ApiUnreachable as exc:
-                raise ProvisionError(exc.message) from None
-            except TransientApiError as exc:
-                delay = next(delays, None)
-                if delay is None:
-                    raise ProvisionError(f"DigitalOcean API kept failing: {exc.message}") \
-                        from None
-                wait = max(delay, exc.retry_after or 0.0)
-                self._progress.say(f"DigitalOcean API busy ({exc.message}); retrying in "
-                                   f"{wait:.1f}s")
-                sleep(wait)
-
-    def _paged(self, what: str, fn: Callable[..., JSON], key: str,
-               **kwargs: Any) -> Iterator[JSON]:
-        # pydo does not paginate: follow links.pages.next until there is none.
-        page = 1
-        while True:
-            answer = self._call(what, fn, per_page=PER_PAGE, page=page, **kwargs)
-            if _is_not_found(answer):
-                raise ProvisionError(f"DigitalOcean: not found while {what}")
-            yield from answer.get(key) or []
-            next_url = ((answer.get("links") or {}).get("pages") or {}).get("next")
-            if not next_url:
-                return
-            following = int(parse_qs(urlparse(next_url).query).get("page", ["0"])[0])
-            if following <= page:  # a broken link would loop forever
-                return
-            page = following
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self._client = api.client
+        self._paged = api.paged
+        self._call = api.call
 
     # -- account -----------------------------------------------------------------
 
@@ -188,12 +66,31 @@ class DigitalOcean:
 
     def check_domain(self, domain: str) -> None:
         answer = self._call(f"looking up domain {domain}", self._client.domains.get, domain)
-        if _is_not_found(answer):
+        if is_not_found(answer):
             raise ProvisionError(
                 f"domain {domain} is not managed on this DigitalOcean account: add it under "
                 "Networking → Domains (and point its NS records at DigitalOcean), or give "
                 "--domain"
             )
+
+    def check_size(self, slug: str, region: str) -> JSON:
+        """The size as the API lists it; refused unless droplets of it can be made in region.
+
+        Checked before anything is made: otherwise a typo in a slug is found only
+        when the create is refused, after the plan and a new host key."""
+        sizes = {str(s.get("slug")): s for s in self._paged("listing droplet sizes",
+                                                               self._client.sizes.list, "sizes")}
+        size = sizes.get(slug)
+        if size is None:
+            raise ProvisionError(
+                f"size {slug} is not offered by DigitalOcean: use small, medium or large, or a "
+                "slug from the control panel (Create Droplet) or `doctl compute size list`")
+        regions = [str(r) for r in size.get("regions") or []]
+        if not size.get("available", True) or region not in regions:
+            where = f" (it is in: {', '.join(sorted(regions))})" if regions else ""
+            raise ProvisionError(f"size {slug} is not available in region {region}{where}: "
+                                 "give --region or another --size")
+        return size
 
     # -- droplets ----------------------------------------------------------------
 
@@ -211,45 +108,34 @@ class DigitalOcean:
     def get_droplet(self, droplet_id: int) -> Droplet:
         answer = self._call(f"reading droplet {droplet_id}", self._client.droplets.get,
                             droplet_id)
-        if _is_not_found(answer):
+        if is_not_found(answer):
             raise ProvisionError(f"droplet {droplet_id} disappeared while it was being set up")
         return Droplet.from_api(answer["droplet"])
 
     def create_droplet(self, name: str, region: str, size: str, image: str, key_id: int,
                        user_data: str) -> tuple[Droplet, int | None]:
-        """Create the droplet exactly once; return it and its create action's id.
-
-        pydo would resend a create answered 5xx, and the first one may have
-        succeeded: its retries are switched off here and, after a failure, we
-        look for the droplet by name before trying again.
-        """
+        """Create the droplet exactly once; return it and its create action's id (None
+        when an earlier attempt, whose answer was lost, had made it)."""
         body = {
             "name": name, "region": region, "size": size, "image": image,
             "ssh_keys": [key_id], "tags": [TAG], "user_data": user_data,
             "ipv6": True, "monitoring": True,
         }
-        delays = self._backoff.delays()
-        while True:
-            try:
-                answer = self._once(f"creating droplet {name}", self._client.droplets.create,
-                                    body, retry_total=0)
-                break
-            except TransientApiError as exc:
-                found = self.find_droplets(name)
-                if found:
-                    self._progress.say(f"create answered '{exc.message}', but droplet {name} "
-                                       f"exists (id {found[0].id}): using it")
-                    return found[0], None
-                delay = next(delays, None)
-                if delay is None:
-                    raise ProvisionError(f"DigitalOcean API kept failing: {exc.message}") \
-                        from None
-                wait = max(delay, exc.retry_after or 0.0)
-                self._progress.say(f"{exc.message}; no droplet was made, retrying in {wait:.1f}s")
-                sleep(wait)
-        droplet = Droplet.from_api(answer["droplet"])
-        actions = (answer.get("links") or {}).get("actions") or []
-        action_id = next((int(a["id"]) for a in actions if a.get("rel") == "create"), None)
+
+        def made(answer: JSON) -> tuple[Droplet, int | None]:
+            actions = (answer.get("links") or {}).get("actions") or []
+            action_id = next((int(a["id"]) for a in actions if a.get("rel") == "create"), None)
+            return Droplet.from_api(answer["droplet"]), action_id
+
+        def find() -> tuple[Droplet, int | None] | None:
+            found = self.find_droplets(name)
+            return (found[0], None) if found else None
+
+        (droplet, action_id), lost = self.api.create(
+            f"creating droplet {name}", self._client.droplets.create, body, made, find)
+        if lost:
+            self.api.progress.say(f"create answered '{lost}', but droplet {name} exists "
+                                  f"(id {droplet.id}): using it")
         return droplet, action_id
 
     def remove_duplicates(self, name: str, keep: int) -> list[int]:
@@ -263,7 +149,7 @@ class DigitalOcean:
         delays = backoff.delays()
         while True:
             answer = self._call(f"checking {what}", self._client.actions.get, action_id)
-            if _is_not_found(answer):
+            if is_not_found(answer):
                 raise ProvisionError(f"DigitalOcean lost track of {what} (action {action_id})")
             status = (answer.get("action") or {}).get("status")
             if status == "completed":
@@ -293,43 +179,3 @@ class DigitalOcean:
 
     def destroy_droplet(self, droplet_id: int) -> None:
         self._call(f"deleting droplet {droplet_id}", self._client.droplets.destroy, droplet_id)
-
-    # -- DNS ---------------------------------------------------------------------
-
-    def a_records(self, domain: str, fqdn: str) -> list[Record]:
-        # The name filter takes the fully qualified name (lab.example.org).
-        return [
-            Record(int(r["id"]), str(r.get("name", "")), str(r.get("data", "")))
-            for r in self._paged(f"listing DNS records of {fqdn}",
-                                 self._client.domains.list_records, "domain_records",
-                                 domain_name=domain, name=fqdn, type="A")
-        ]
-
-    def ensure_a_record(self, domain: str, relative: str, fqdn: str, ip: str) -> str:
-        """Point fqdn's A record at ip; return what was done, for the progress line."""
-        records = self.a_records(domain, fqdn)
-        for extra in records[1:]:
-            # Two A records would send Let's Encrypt and browsers to random hosts.
-            self._call(f"deleting a second A record of {fqdn}",
-                       self._client.domains.delete_record, domain, extra.id)
-        if not records:
-            self._call(f"creating the A record {fqdn}", self._client.domains.create_record,
-                       domain, {"type": "A", "name": relative, "data": ip, "ttl": RECORD_TTL})
-            return f"created {fqdn} → {ip}"
-        record = records[0]
-        note = f" (removed {len(records) - 1} duplicate)" if len(records) > 1 else ""
-        if record.data == ip:
-            return f"{fqdn} → {ip} already{note}"
-        self._call(f"updating the A record {fqdn}", self._client.domains.patch_record,
-                   domain, record.id, {"type": "A", "data": ip})
-        return f"updated {fqdn}: {record.data} → {ip}{note}"
-
-    def delete_a_records(self, domain: str, fqdn: str, ip: str) -> int:
-        """Delete fqdn's A records that point at ip (others are not ours to remove)."""
-        deleted = 0
-        for record in self.a_records(domain, fqdn):
-            if record.data == ip:
-                self._call(f"deleting the A record {fqdn}", self._client.domains.delete_record,
-                           domain, record.id)
-                deleted += 1
-        return deleted

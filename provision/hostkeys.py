@@ -5,12 +5,18 @@ unknown to us, and accepting whatever answers first would let anyone on the
 path impersonate it. Handing the droplet a key we made (cloud-init `ssh_keys`)
 means the very first connection is already verified.
 
-Caveat, also noted in the README: cloud-init user data stays readable from the
-droplet's metadata service (169.254.169.254) for processes on the droplet.
+But cloud-init user data stays readable at the droplet's metadata address
+(169.254.169.254) for as long as the droplet lives, so that key must not stay
+valid: after the first verified login a new key replaces it over the verified
+channel (provision/rotation.py). The new key is saved here as pending before it
+leaves this machine, so a run interrupted halfway still recognises the droplet.
 
 State layout under the state directory (mode 0700):
-    droplets/<name>/ssh_host_ed25519_key(.pub)   keys handed to droplets
-    known_hosts                                  keys pinned for --ssh servers
+    droplets/<name>/ssh_host_ed25519_key(.pub)          the droplet's pinned key
+    droplets/<name>/rotated                             its fingerprint, once it is no
+                                                        longer the one in user data
+    droplets/<name>/pending/ssh_host_ed25519_key(.pub)  the next key, during a rotation
+    known_hosts                                         keys pinned for --ssh servers
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from provision.errors import ProvisionError
 
 KEY_FILE = "ssh_host_ed25519_key"
 KNOWN_HOSTS = "known_hosts"
+PENDING = "pending"
+ROTATED = "rotated"
+NODE_HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"  # where cloud-init puts an ed25519 key
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,9 @@ def cloud_init_user_data(key: HostKey) -> str:
     """cloud-config that installs `key` as the droplet's only SSH host key.
 
     ssh_deletekeys removes the image's keys and the empty ssh_genkeytypes stops
-    cloud-init from generating others, so the server can only present ours.
+    cloud-init from generating others; the sshd drop-in names our key as the only
+    HostKey, so even a key file of another type made later (a package's postinst,
+    `ssh-keygen -A`) is never offered: the server can only present the pinned key.
     """
     private = "\n".join("    " + line for line in key.private_openssh.strip().splitlines())
     return (
@@ -90,6 +101,12 @@ def cloud_init_user_data(key: HostKey) -> str:
         "  ed25519_private: |\n"
         f"{private}\n"
         f"  ed25519_public: {key.public_line}\n"
+        "write_files:\n"
+        "  - path: /etc/ssh/sshd_config.d/10-workshop-hostkey.conf\n"
+        "    permissions: '0644'\n"
+        "    content: |\n"
+        "      # create-node.py pins this key on the instructor's machine: offer no other.\n"
+        f"      HostKey {NODE_HOST_KEY}\n"
     )
 
 
@@ -102,6 +119,17 @@ def _write_private(path: Path, text: str, mode: int) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)
+
+
+def _read_key(folder: Path) -> HostKey | None:
+    private, public = folder / KEY_FILE, folder / (KEY_FILE + ".pub")
+    if not (private.is_file() and public.is_file()):
+        return None
+    try:
+        return HostKey(private.read_text(encoding="utf-8"),
+                       public.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ProvisionError(f"cannot read the host key in {folder}: {exc}") from None
 
 
 class HostKeyStore:
@@ -125,31 +153,67 @@ class HostKeyStore:
         return self.state_dir / "droplets" / name
 
     def droplet_key(self, name: str) -> HostKey | None:
+        """The key the droplet must present."""
+        return _read_key(self._droplet_dir(name))
+
+    def pending_key(self, name: str) -> HostKey | None:
+        """The key a rotation is installing, until it is pinned."""
+        return _read_key(self._droplet_dir(name) / PENDING)
+
+    def new_pending_key(self, name: str) -> HostKey:
+        """The next host key, saved before it leaves this machine. One left by an
+        interrupted rotation is taken again: it may already be on the droplet."""
+        existing = self.pending_key(name)
+        if existing is not None:
+            return existing
+        key = generate_host_key(f"workshop-appliance-{name}")
+        self._save_key(self._droplet_dir(name) / PENDING, key)
+        return key
+
+    def promote_pending(self, name: str) -> HostKey:
+        """Pin the pending key in place of the old one (which is gone afterwards) and
+        mark the droplet rotated. Safe to repeat if interrupted: the pending key is
+        removed last, and until then it is accepted too."""
+        key = self.pending_key(name)
+        if key is None:
+            raise ProvisionError(f"no pending host key for {name} in {self.state_dir}")
         folder = self._droplet_dir(name)
-        private, public = folder / KEY_FILE, folder / (KEY_FILE + ".pub")
-        if not (private.is_file() and public.is_file()):
-            return None
+        self._save_key(folder, key)
+        _write_private(folder / ROTATED, key.fingerprint + "\n", 0o600)
+        shutil.rmtree(folder / PENDING)
+        return key
+
+    def is_rotated(self, name: str) -> bool:
+        """Whether the pinned key is one that never was in the droplet's user data."""
+        key, marker = self.droplet_key(name), self._droplet_dir(name) / ROTATED
         try:
-            return HostKey(private.read_text(encoding="utf-8"),
-                           public.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise ProvisionError(f"cannot read the pinned host key in {folder}: {exc}") from None
+            return key is not None and marker.read_text().strip() == key.fingerprint
+        except FileNotFoundError:
+            return False
+
+    def _save_key(self, folder: Path, key: HostKey) -> None:
+        self._ensure_dir(folder)
+        _write_private(folder / KEY_FILE, key.private_openssh, 0o600)
+        _write_private(folder / (KEY_FILE + ".pub"), key.public_line + "\n", 0o644)
 
     def new_droplet_key(self, name: str) -> HostKey:
         """Generate and save a host key for a droplet about to be created.
 
         A key left from an earlier droplet of the same name is reused: it never
         left this machine except to our own droplets, and keeping it means a
-        crash between saving and creating cannot strand a droplet.
+        crash between saving and creating cannot strand a droplet. It goes into
+        user data again, so it counts as not rotated (and a pending key of the
+        earlier droplet is dropped).
         """
+        folder = self._droplet_dir(name)
+        (folder / ROTATED).unlink(missing_ok=True)
+        if (folder / PENDING).is_dir():
+            shutil.rmtree(folder / PENDING)
         existing = self.droplet_key(name)
         if existing is not None:
             return existing
         key = generate_host_key(f"workshop-appliance-{name}")
-        folder = self._droplet_dir(name)
-        self._ensure_dir(folder)
-        _write_private(folder / KEY_FILE, key.private_openssh, 0o600)
-        _write_private(folder / (KEY_FILE + ".pub"), key.public_line + "\n", 0o644)
+        self._save_key(folder, key)
         return key
 
     def forget_droplet(self, name: str) -> bool:

@@ -1,28 +1,33 @@
 """Command-line options of create-node.py, validated into one Options value.
 
-Parsing lives here rather than in create-node.py so unit tests can import it
-and so the script stays a short, readable sequence of steps.
+Parsing lives here (the parser and --help in provision/cli.py) rather than in
+create-node.py so unit tests can import it and so the script stays a short,
+readable sequence of steps.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.cli import (
+    CONFIG_NAME,
+    DEFAULT_API_URL,
+    DEFAULT_IMAGE,
+    DEFAULT_REGION,
+    STATE_DIR_NAME,
+    build_parser,
+)
 from provision.errors import ProvisionError
-from provision.sizes import DEFAULT_SIZE, UnknownSize, resolve_size, size_help, size_table
+from provision.nodefiles import NodeFiles
+from provision.sizes import DEFAULT_SIZE, UnknownSize, resolve_size
 
-DEFAULT_API_URL = "https://api.digitalocean.com"
-DEFAULT_IMAGE = "ubuntu-24-04-x64"  # current Ubuntu LTS
-DEFAULT_REGION = "fra1"
-DEFAULT_REMOTE_DIR = "/opt/workshop"
-STATE_DIR_NAME = "workshop-appliance"
-CONFIG_NAME = "config.toml"
 CONFIG_KEYS = frozenset({"domain", "region", "size", "image", "ssh_key", "email"})
+
+MAX_NAME = 253  # characters in a DNS name (RFC 1035, without the final dot)
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
@@ -74,31 +79,15 @@ class Options:
     health_timeout: float
     api_timeout: float
     force: bool = False  # create a droplet too small for --users anyway
+    node_root: str = ""  # testing: the droplet's paths live under this directory
 
+    @property
+    def node(self) -> NodeFiles:
+        return NodeFiles(self.node_root)
 
-EPILOG = """\
-sizes:
-{sizes}
-
-host keys:
-  A new droplet gets an SSH host key generated on this machine (handed over in
-  cloud-init user data) and every connection must present exactly that key.
-  With --ssh the first connection's key is trusted and pinned in the state
-  directory (trust on first use: compare the printed fingerprint with the
-  server's), and later connections must present the same key. Give
-  --known-hosts FILE to require a key you already trust instead.
-
-config file:
-  Defaults for domain, region, size, image, ssh_key and email can be put in
-  STATE_DIR/{config}, e.g.   domain = "example.org"
-"""
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints usage plus an error and exits; create-node.py promises
-    # one line on stderr and exit 2 for every error, so turn it into ours.
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise ProvisionError(f"{message} (see --help)")
+    @property
+    def firewall(self) -> str:
+        return f"workshop-{self.name}"
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
@@ -112,77 +101,6 @@ def default_ssh_key() -> Path:
         if (ssh / name).exists():
             return ssh / name
     return ssh / "id_ed25519"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="create-node.py",
-        description=(
-            "Create (or reuse) a DigitalOcean droplet for the workshop appliance, point\n"
-            "HOSTNAME.DOMAIN at it, upload this checkout and run setup-node.sh on it.\n"
-            "Needs DIGITALOCEAN_TOKEN in the environment (a token with read and write scope).\n"
-            "Safe to re-run: the droplet (found by its name and the tag workshop-appliance)\n"
-            "and the DNS record are reused. With --ssh an existing server is set up instead."
-        ),
-        epilog=EPILOG.format(sizes=size_table(), config=CONFIG_NAME),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add = parser.add_argument
-    add("--hostname", required=True, help="name of the node, e.g. lab (becomes lab.DOMAIN)")
-    add("--size", help=size_help())
-    add("--name", help="droplet name (default: the hostname)")
-    add("--domain", help="DNS domain managed on the DigitalOcean account "
-        "(default: $DIGITALOCEAN_DOMAIN or domain in the config file)")
-    add("--region", help=f"DigitalOcean region slug (default: {DEFAULT_REGION})")
-    add("--image", help=f"droplet image slug (default: {DEFAULT_IMAGE})")
-    add("--ssh-key", type=Path, metavar="PATH",
-        help="your SSH private key; its public key (PATH.pub) must be on the DigitalOcean "
-        "account (default: ~/.ssh/id_ed25519, id_ecdsa or id_rsa)")
-    add("--email", help="e-mail address for Let's Encrypt (expiry notices)")
-    add("--staging", action="store_true", help="use Let's Encrypt's staging CA (untrusted test "
-        "certificates, generous rate limits)")
-    add("--users", type=Path, metavar="FILE",
-        help="upload FILE as etc/jupyterhub/users.txt (mode 0600) on the node")
-    add("--dry-run", action="store_true", help="print the plan and change nothing "
-        "(DigitalOcean is only read)")
-    add("--force", action="store_true", help="create the droplet even when --size holds "
-        "fewer people than --users lists (see provision/capacity.py)")
-    add("--destroy", action="store_true", help="delete the droplet and its DNS A record")
-    add("--yes", action="store_true", help="do not ask before --destroy")
-    add("--ssh", metavar="USER@HOST[:PORT]",
-        help="set up a server you already have instead of a droplet (USER must be root); "
-        "DigitalOcean is not used and --hostname is the full name the server answers to")
-    add("--known-hosts", type=Path, metavar="FILE",
-        help="with --ssh: take the server's host key from this known_hosts file instead of "
-        "trusting it on first use")
-    add("--state-dir", type=Path, metavar="DIR",
-        help=f"where pinned host keys and {CONFIG_NAME} live "
-        f"(default: ~/.config/{STATE_DIR_NAME})")
-    add("--api-url", metavar="URL", help="DigitalOcean API base URL (default: "
-        f"$DIGITALOCEAN_API_URL or {DEFAULT_API_URL})")
-    add("--ssh-timeout", type=float, default=600.0, metavar="SECONDS",
-        help="how long to wait for SSH on a new droplet (default: 600)")
-    add("--health-timeout", type=float, default=300.0, metavar="SECONDS",
-        help="how long to wait for /hub/health after setup (default: 300)")
-    add("--api-timeout", type=float, default=120.0, metavar="SECONDS",
-        help="how long to keep retrying a DigitalOcean API answering 429/5xx (default: 120)")
-
-    testing = parser.add_argument_group(
-        "testing and local try-outs", "not needed for a real workshop")
-    testing.add_argument("--acme-server", metavar="URL",
-        help="ACME directory URL for certbot, e.g. a local pebble (passed to setup-node.sh)")
-    testing.add_argument("--no-tls", action="store_true",
-        help="no certificate: serve plain http (passed to setup-node.sh)")
-    testing.add_argument("--remote-dir", default=DEFAULT_REMOTE_DIR, metavar="DIR",
-        help=f"where the checkout goes on the node (default: {DEFAULT_REMOTE_DIR})")
-    testing.add_argument("--setup-only", metavar="STEP[,STEP]",
-        help="run only these setup-node.sh steps (passed as --only)")
-    testing.add_argument("--ssh-port", type=int, default=22, metavar="PORT",
-        help="SSH port of a droplet (default: 22)")
-    testing.add_argument("--health-port", type=int, metavar="PORT",
-        help="port nginx answers on for the final health check (default: 443, 80 with "
-        "--no-tls)")
-    return parser
 
 
 def parse_target(value: str) -> SshTarget:
@@ -221,7 +139,7 @@ def load_config(path: Path) -> dict[str, str]:
 
 def _hostname(value: str) -> str:
     host = value.strip().lower().rstrip(".")
-    if not _HOSTNAME.match(host) or len(host) > 253:
+    if not _HOSTNAME.match(host) or len(host) > MAX_NAME:
         raise ProvisionError(f"--hostname {value!r} is not a valid DNS name")
     return host
 
@@ -258,6 +176,8 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
         raise ProvisionError(f"--acme-server {args.acme_server!r} is not an http(s) URL")
     if args.setup_only and not _STEPS.match(args.setup_only):
         raise ProvisionError(f"--setup-only {args.setup_only!r} is not STEP[,STEP...]")
+    if args.node_root is not None and not args.node_root.startswith("/"):
+        raise ProvisionError(f"--node-root {args.node_root!r} must be an absolute directory")
     if not args.remote_dir.startswith("/") or args.remote_dir.rstrip("/") == "":
         raise ProvisionError(f"--remote-dir {args.remote_dir!r} must be an absolute "
                              "directory other than /")
@@ -267,10 +187,6 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
         raise ProvisionError(f"the DigitalOcean API URL must start with https:// ({api_url})")
     if args.users is not None and not args.users.is_file():
         raise ProvisionError(f"--users {args.users}: no such file")
-    for flag in ("ssh_timeout", "health_timeout", "api_timeout"):
-        if getattr(args, flag) <= 0:
-            raise ProvisionError(f"--{flag.replace('_', '-')} must be positive")
-
     try:
         size = resolve_size(args.size or config.get("size") or DEFAULT_SIZE)
     except UnknownSize as exc:
@@ -295,6 +211,9 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
             raise ProvisionError(f"domain {domain_value!r} is not a valid DNS domain")
         relative, fqdn = _split_host(host, domain)
         mode = "destroy" if args.destroy else "create"
+    if len(fqdn) > MAX_NAME:
+        raise ProvisionError(f"{fqdn[:40]}... is {len(fqdn)} characters long: a DNS name "
+                             f"has at most {MAX_NAME}")
 
     ssh_key = Path(args.ssh_key or config.get("ssh_key") or default_ssh_key()).expanduser()
     return Options(
@@ -326,6 +245,7 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options
         health_timeout=args.health_timeout,
         api_timeout=args.api_timeout,
         force=args.force,
+        node_root=args.node_root or "",
     )
 
 
@@ -342,15 +262,8 @@ def setup_command(opts: Options) -> list[str]:
         words.append("--no-tls")
     if opts.setup_only:
         words += ["--only", opts.setup_only]
+    if opts.mode != "ssh":
+        # A droplet gets a token for DNS-01 (a certificate for *.HOST too); a server given
+        # with --ssh gets none and runs without participants' subdomains.
+        words += ["--dns-credentials", opts.node.dns_credentials]
     return words
-
-
-def token_from_env(env: Mapping[str, str]) -> str:
-    token = env.get("DIGITALOCEAN_TOKEN", "").strip()
-    if not token:
-        raise ProvisionError(
-            "DIGITALOCEAN_TOKEN is not set: create a token with read and write scope "
-            "(DigitalOcean control panel → API) and export DIGITALOCEAN_TOKEN=..."
-        )
-    return token
-

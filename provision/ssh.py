@@ -1,121 +1,30 @@
-"""SSH with paramiko: the instructor's key, verified host keys, SFTP upload, remote run.
+"""SSH with paramiko: connections with verified host keys, and commands run on the node.
 
 Every connection verifies the server's host key against a pin (a key we
 generated for the droplet, or one pinned on first use for --ssh); a different
-key stops everything. Nothing here shells out to ssh.
+key stops everything. Nothing here shells out to ssh. The instructor's key is
+in provision/userkey.py, file transfers in provision/sftp.py.
 """
 
 from __future__ import annotations
 
-import base64
 import codecs
-import getpass
-import hashlib
-import posixpath
 import re
-import stat
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import paramiko
 
 from provision.backoff import Backoff, sleep
 from provision.errors import ProvisionError, one_line
-from provision.hostkeys import host_entry, public_key_from_line, sha256_fingerprint
+from provision.hostkeys import host_entry, sha256_fingerprint
 from provision.progress import Progress
-from provision.upload import UploadItem
 
 TAIL_LINES = 20
 _STEP = re.compile(r"^==> \[(?P<step>[^\]]+)\]")
 _FAILED = re.compile(r"^setup-node: FAILED at step (?P<step>\S+)")
-
-
-@dataclass(frozen=True)
-class UserKey:
-    path: Path
-    public_line: str
-
-    @property
-    def md5_fingerprint(self) -> str:
-        """The fingerprint DigitalOcean shows for account keys (colon-separated MD5)."""
-        blob = base64.b64decode(self.public_line.split()[1])
-        digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-        return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-    @property
-    def blob(self) -> str:
-        return self.public_line.split()[1]
-
-
-class _Encrypted(Exception):
-    pass
-
-
-def _load_key(path: Path, passphrase: str | None = None) -> paramiko.PKey:
-    """paramiko.PKey.from_path, with 'needs a passphrase' as one exception type.
-
-    Depending on the key format, an encrypted key without a passphrase raises
-    PasswordRequiredException or cryptography's TypeError.
-    """
-    try:
-        return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
-    except paramiko.PasswordRequiredException:
-        raise _Encrypted from None
-    except TypeError as exc:
-        if passphrase is None and "password" in str(exc).lower():
-            raise _Encrypted from None
-        raise ProvisionError(f"cannot read SSH key {path}: {one_line(str(exc))}") from None
-    except (ValueError, paramiko.SSHException, OSError) as exc:
-        raise ProvisionError(f"cannot read SSH key {path}: {one_line(str(exc))}") from None
-
-
-def read_user_key(path: Path) -> UserKey:
-    """The instructor's public key, from PATH.pub or derived from PATH."""
-    if not path.is_file():
-        raise ProvisionError(
-            f"SSH key {path} not found: create one with ssh-keygen -t ed25519 or give --ssh-key"
-        )
-    if path.suffix == ".pub":
-        raise ProvisionError(f"--ssh-key {path} is a public key: give the private key next to "
-                             f"it ({path.with_suffix('')})")
-    pub = Path(str(path) + ".pub")
-    if pub.is_file():
-        line = pub.read_text(encoding="utf-8").strip()
-        public_key_from_line(line)  # fails clearly on a broken file
-        return UserKey(path, line)
-    try:
-        key = _load_key(path)
-    except _Encrypted:
-        raise ProvisionError(
-            f"SSH key {path} is passphrase-protected and {pub} is missing: put the public "
-            "key next to it (ssh-keygen -y -f KEY > KEY.pub)"
-        ) from None
-    return UserKey(path, f"{key.get_name()} {key.get_base64()}")
-
-
-def load_private_key(user_key: UserKey) -> paramiko.PKey | None:
-    """The private key for authentication, or None to use a matching ssh-agent key."""
-    try:
-        return _load_key(user_key.path)
-    except _Encrypted:
-        pass
-    agent_blobs = {k.get_base64() for k in paramiko.Agent().get_keys()}
-    if user_key.blob in agent_blobs:
-        return None
-    if not sys.stdin.isatty():
-        raise ProvisionError(
-            f"SSH key {user_key.path} is passphrase-protected: add it to ssh-agent (ssh-add)"
-        )
-    passphrase = getpass.getpass(f"Passphrase for {user_key.path}: ")
-    try:
-        return _load_key(user_key.path, passphrase)
-    except (_Encrypted, ProvisionError):
-        raise ProvisionError(f"cannot unlock SSH key {user_key.path}: wrong passphrase?") \
-            from None
 
 
 class _NoPinPolicy(paramiko.MissingHostKeyPolicy):
@@ -140,48 +49,80 @@ class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
         self._pin(hostname, key)
 
 
-def connect(
-    host: str,
-    port: int,
-    user: str,
-    pkey: paramiko.PKey | None,
-    pinned: paramiko.HostKeys,
-    policy: paramiko.MissingHostKeyPolicy | None,
-    backoff: Backoff,
-    progress: Progress,
-    mismatch_hint: str = "",
-    settle: float = 0.0,
-) -> paramiko.SSHClient:
+class AnyOf(paramiko.MissingHostKeyPolicy):
+    """Accepts exactly these keys: the pinned one and, while a host key rotation is
+    unfinished, the next one (provision/rotation.py). Several keys of one type cannot
+    share a known_hosts entry, hence a policy instead of pins."""
+
+    def __init__(self, keys: Sequence[paramiko.PKey]) -> None:
+        self.keys = list(keys)
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
+        if not any(key.asbytes() == known.asbytes() for known in self.keys):
+            raise paramiko.BadHostKeyException(hostname, key, self.keys[0])
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to reach the node over SSH and which host key it must present."""
+
+    host: str
+    port: int
+    user: str
+    pkey: paramiko.PKey | None  # None: a matching key in ssh-agent
+    pinned: paramiko.HostKeys
+    policy: paramiko.MissingHostKeyPolicy | None  # None: only pinned keys are accepted
+    wait: Backoff
+    mismatch_hint: str = ""
+    # Seconds in which a wrong host key or a refused login is waited out (see connect).
+    settle: float = 0.0
+    settle_reason: str = "cloud-init may still be installing it"
+
+    @property
+    def name(self) -> str:
+        return host_entry(self.host, self.port)
+
+
+def presented_key(client: paramiko.SSHClient) -> paramiko.PKey:
+    transport = client.get_transport()
+    if transport is None:
+        raise ProvisionError("the SSH connection closed unexpectedly")
+    return transport.get_remote_server_key()
+
+
+def connect(route: Route, progress: Progress) -> paramiko.SSHClient:
     """Connect once SSH answers, polling with backoff while the server boots.
 
     Refused connections, timeouts and half-started daemons are retried until
     the deadline. A wrong host key or a refused login fails at once, since
-    waiting cannot fix either, except during the first `settle` seconds of a
-    new droplet: an sshd that starts before cloud-init has installed our host
-    key and the instructor's key briefly shows the image's own. We never go on
-    with a wrong key; the grace only delays the verdict.
+    waiting cannot fix either, except during the first `route.settle` seconds:
+    an sshd that starts before cloud-init has installed our host key and the
+    instructor's key briefly shows the image's own, and an sshd that is
+    reloading may answer once more with its old key. We never go on with a
+    wrong key; the grace only delays the verdict.
     """
-    name = host_entry(host, port)
+    name = route.name
     reported = ""
     attempts = 0
     started = time.monotonic()
-    delays = backoff.delays()
+    delays = route.wait.delays()
     while True:
         attempts += 1
         fatal: ProvisionError | None = None
         try:
-            client = _connect_once(host, port, user, pkey, pinned, policy)
+            client = _connect_once(route)
         except paramiko.BadHostKeyException as exc:
             fatal = ProvisionError(
                 f"host key mismatch for {name}: it presented {sha256_fingerprint(exc.key)}, "
                 f"pinned is {sha256_fingerprint(exc.expected_key)}; refusing to connect"
-                + (f" ({mismatch_hint})" if mismatch_hint else ""))
+                + (f" ({route.mismatch_hint})" if route.mismatch_hint else ""))
             reason = (f"host key {sha256_fingerprint(exc.key)} is not the pinned one yet; "
-                      "cloud-init may still be installing it")
+                      f"{route.settle_reason}")
         except paramiko.AuthenticationException as exc:
             fatal = ProvisionError(
-                f"SSH login as {user}@{name} was refused ({one_line(str(exc))}): is your key "
-                "in the server's authorized_keys?")
+                f"SSH login as {route.user}@{name} was refused ({one_line(str(exc))}): is "
+                "your key in the server's authorized_keys?")
             reason = "login refused; cloud-init may still be installing your key"
         except (OSError, EOFError, paramiko.SSHException) as exc:
             reason = one_line(str(exc)) or type(exc).__name__
@@ -189,28 +130,27 @@ def connect(
             if attempts > 1:
                 progress.say(f"SSH answered on {name} after {attempts} attempts")
             return client
-        if fatal is not None and time.monotonic() - started >= settle:
+        if fatal is not None and time.monotonic() - started >= route.settle:
             raise fatal
         delay = next(delays, None)
         if delay is None:
             raise fatal or ProvisionError(
-                f"SSH on {name} did not answer within {backoff.timeout:.0f}s: {reason}")
+                f"SSH on {name} did not answer within {route.wait.timeout:.0f}s: {reason}")
         reported = _report_wait(progress, name, reason, reported)
         sleep(delay)
 
 
-def _connect_once(host: str, port: int, user: str, pkey: paramiko.PKey | None,
-                  pinned: paramiko.HostKeys,
-                  policy: paramiko.MissingHostKeyPolicy | None) -> paramiko.SSHClient:
-    name = host_entry(host, port)
+def _connect_once(route: Route) -> paramiko.SSHClient:
+    name = route.name
     client = paramiko.SSHClient()
-    for key_type, key in (pinned.lookup(name) or {}).items():
+    for key_type, key in (route.pinned.lookup(name) or {}).items():
         client.get_host_keys().add(name, key_type, key)
-    client.set_missing_host_key_policy(policy or _NoPinPolicy())
+    client.set_missing_host_key_policy(route.policy or _NoPinPolicy())
     try:
         client.connect(
-            host, port=port, username=user, pkey=pkey, allow_agent=pkey is None,
-            look_for_keys=False, timeout=10, banner_timeout=15, auth_timeout=20,
+            route.host, port=route.port, username=route.user, pkey=route.pkey,
+            allow_agent=route.pkey is None, look_for_keys=False, timeout=10,
+            banner_timeout=15, auth_timeout=20,
         )
     except BaseException:
         client.close()
@@ -228,50 +168,6 @@ def _report_wait(progress: Progress, name: str, reason: str, reported: str) -> s
     if reason != reported:
         progress.say(f"waiting for SSH on {name} ({reason})")
     return reason
-
-
-def _sftp_exists(sftp: paramiko.SFTPClient, path: str) -> bool:
-    try:
-        sftp.stat(path)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def upload(client: paramiko.SSHClient, items: Sequence[UploadItem], remote_dir: str) -> int:
-    """Copy the selected files under remote_dir; return the number of bytes sent.
-
-    Existing directories are left as they are (home/ and tmp/ hold data with
-    their own owners and modes); files are overwritten and get their mode.
-    """
-    sent = 0
-    with client.open_sftp() as sftp:
-        # Create remote_dir and its parents (e.g. /opt) if needed.
-        parts = [p for p in remote_dir.split("/") if p]
-        for i in range(1, len(parts) + 1):
-            path = "/" + "/".join(parts[:i])
-            if not _sftp_exists(sftp, path):
-                sftp.mkdir(path, 0o755)
-        for item in items:
-            remote = posixpath.join(remote_dir, item.remote)
-            if item.local is None:
-                try:
-                    attrs = sftp.stat(remote)
-                except FileNotFoundError:
-                    sftp.mkdir(remote, item.mode)
-                    continue
-                if not stat.S_ISDIR(attrs.st_mode or 0):
-                    raise ProvisionError(f"{remote} on the node is not a directory")
-                continue
-            data = item.local.read_bytes()
-            # Set the mode before any byte is written, so a 0600 file (users.txt)
-            # is never readable by others on the node, not even half-written.
-            with sftp.open(remote, "wb") as handle:
-                handle.chmod(item.mode)
-                handle.set_pipelined(True)
-                handle.write(data)
-            sent += len(data)
-    return sent
 
 
 @dataclass
@@ -320,3 +216,19 @@ def run_streaming(client: paramiko.SSHClient, command: str, progress: Progress) 
     channel.close()
     return result
 
+
+
+def run_command(client: paramiko.SSHClient, command: str) -> tuple[int, str]:
+    """Run a short command on the node; return its exit status and its output (merged)."""
+    transport = client.get_transport()
+    if transport is None:
+        raise ProvisionError("the SSH connection closed unexpectedly")
+    channel = transport.open_session()
+    channel.set_combine_stderr(True)
+    channel.exec_command(command)
+    output = bytearray()
+    while chunk := channel.recv(32768):
+        output += chunk
+    status = channel.recv_exit_status()
+    channel.close()
+    return status, output.decode("utf-8", errors="replace")

@@ -1,13 +1,15 @@
 """A local stand-in for the DigitalOcean API v2, for what create-node.py uses.
 
 Speaks the wire format of the OpenAPI spec (github.com/digitalocean/openapi):
-account keys, droplets (list with tag_name/name filters, create, get, delete),
-actions (in-progress for a few polls, then completed), domains and domain
-records, DO's error bodies and pagination links. The https server, the token
-check and the faults a test can ask for (429/5xx for the next N requests of a
-route, optionally after doing the work, like a create whose answer was lost;
-slowness) live in tests/fakes/jsonapi.py. Droplets get 127.0.0.1 as public
-IPv4 by default, so SSH reaches the test's own sshd.
+account keys, sizes, droplets (list with tag_name/name filters, create, get,
+delete), actions (in-progress for a few polls, then completed), DO's error
+bodies and pagination links (links.pages.next). Domains and records live in
+tests/fakes/do_dns.py, cloud firewalls in tests/fakes/do_firewalls.py. The
+https server, the token check and the faults a test can ask for (429/5xx for
+the next N requests of a route, optionally after doing the work, like a create
+whose answer was lost; Retry-After; slowness) live in tests/fakes/jsonapi.py.
+Droplets get 127.0.0.1 as public IPv4 by default, so SSH reaches the test's
+own sshd.
 """
 
 from __future__ import annotations
@@ -23,11 +25,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.fakes.do_dns import DNS_ROUTES, DnsRoutes
+from tests.fakes.do_firewalls import FIREWALL_ROUTES, FirewallRoutes
 from tests.fakes.jsonapi import JSON, Answer, FakeJsonApi, error
 from tests.fakes.tls import TestCA
 
-SIZES = {"s-1vcpu-1gb": (1, 1024), "s-2vcpu-4gb": (2, 4096), "s-4vcpu-8gb": (4, 8192),
-         "s-8vcpu-16gb": (8, 16384), "c-8": (8, 16384)}
+# slug: (vCPUs, memory MB, disk GB, US$ a month, description), in the API's order (by price)
+SIZES = {
+    "s-1vcpu-1gb": (1, 1024, 25, 6.0, "Basic"),
+    "s-2vcpu-4gb": (2, 4096, 80, 24.0, "Basic"),
+    "s-4vcpu-8gb": (4, 8192, 160, 48.0, "Basic"),
+    "s-8vcpu-16gb": (8, 16384, 320, 96.0, "Basic"),
+    "c-8": (8, 16384, 100, 168.0, "CPU-Optimized"),
+    "g-8vcpu-32gb": (8, 32768, 100, 252.0, "General Purpose"),
+    "g-16vcpu-64gb": (16, 65536, 200, 504.0, "General Purpose"),
+}
 IMAGES = {"ubuntu-24-04-x64": "24.04 (LTS) x64", "ubuntu-22-04-x64": "22.04 (LTS) x64",
           "debian-12-x64": "12 x64"}
 REGIONS = {"fra1": "Frankfurt 1", "ams3": "Amsterdam 3", "nyc3": "New York 3"}
@@ -49,7 +61,7 @@ class _Action:
     status: str = "in-progress"
 
 
-class FakeDigitalOcean(FakeJsonApi):
+class FakeDigitalOcean(DnsRoutes, FirewallRoutes, FakeJsonApi):
     def __init__(self, ca: TestCA, workdir: Path, token: str = "fake-token-0123456789",
                  droplet_ip: str = "127.0.0.1") -> None:
         super().__init__(ca, workdir, token)
@@ -59,10 +71,13 @@ class FakeDigitalOcean(FakeJsonApi):
         self.on_create: Callable[[JSON, JSON], None] | None = None  # (droplet, request)
         self.droplets: dict[int, JSON] = {}
         self.domains: dict[str, list[JSON]] = {}
+        self.firewalls: dict[str, JSON] = {}
         self.ssh_keys: list[JSON] = []
         self._ids = itertools.count(3164444)
         self._actions: dict[int, _Action] = {}
         self._boot: dict[int, int] = {}  # droplet id -> polls until active
+        # Where each size can be created (all regions unless a test narrows it).
+        self.size_regions: dict[str, list[str]] = {slug: sorted(REGIONS) for slug in SIZES}
 
     # -- test controls ------------------------------------------------------------
 
@@ -73,19 +88,6 @@ class FakeDigitalOcean(FakeJsonApi):
                                   "public_key": public_line, "name": name})
             return key_id
 
-    def add_domain(self, name: str) -> None:
-        with self._lock:
-            self.domains.setdefault(name, [
-                self._record("NS", "@", "ns1.digitalocean.com", 1800),
-                self._record("NS", "@", "ns2.digitalocean.com", 1800),
-            ])
-
-    def add_record(self, domain: str, rtype: str, name: str, data: str) -> JSON:
-        with self._lock:
-            record = self._record(rtype, name, data, 1800)
-            self.domains[domain].append(record)
-            return record
-
     def add_droplet(self, name: str, ip: str | None = None, tags: tuple[str, ...] = (),
                     size: str = "s-4vcpu-8gb") -> JSON:
         with self._lock:
@@ -94,29 +96,33 @@ class FakeDigitalOcean(FakeJsonApi):
             self._activate(droplet, ip or self.droplet_ip)
             return droplet
 
-    def a_records(self, domain: str, name: str) -> list[JSON]:
+    def remove_droplet(self, droplet_id: int) -> None:
+        """As if someone deleted the droplet in the control panel."""
         with self._lock:
-            return [r for r in self.domains[domain] if r["type"] == "A" and r["name"] == name]
+            del self.droplets[droplet_id]
+            self.leave_firewalls(droplet_id)
 
     # -- model --------------------------------------------------------------------
 
-    def _record(self, rtype: str, name: str, data: str, ttl: int) -> JSON:
-        return {"id": next(self._ids), "type": rtype, "name": name, "data": data,
-                "priority": None, "port": None, "ttl": ttl, "weight": None, "flags": None,
-                "tag": None}
+    def _size(self, slug: str) -> JSON:
+        vcpus, memory, disk, monthly, description = SIZES[slug]
+        return {"slug": slug, "memory": memory, "vcpus": vcpus, "disk": disk,
+                "transfer": float(vcpus), "price_monthly": monthly,
+                "price_hourly": round(monthly / 672, 5), "regions": self.size_regions[slug],
+                "available": bool(self.size_regions[slug]), "description": description,
+                "disk_info": [{"type": "local", "size": {"amount": disk, "unit": "gib"}}]}
 
     def _droplet(self, body: JSON) -> JSON:
-        vcpus, memory = SIZES[body["size"]]
+        vcpus, memory, disk, _, _ = SIZES[body["size"]]
         droplet = {
             "id": next(self._ids), "name": body["name"], "memory": memory, "vcpus": vcpus,
-            "disk": 25 * vcpus, "locked": False, "status": "new", "kernel": None,
+            "disk": disk, "locked": False, "status": "new", "kernel": None,
             "created_at": _now(), "features": ["monitoring", "ipv6"], "backup_ids": [],
             "next_backup_window": None, "snapshot_ids": [],
             "image": {"id": 161000000, "name": IMAGES[body["image"]], "distribution":
                       body["image"].split("-")[0].title(), "slug": body["image"],
                       "public": True, "type": "base", "status": "available"},
-            "volume_ids": [], "size": {"slug": body["size"], "memory": memory,
-                                       "vcpus": vcpus, "disk": 25 * vcpus},
+            "volume_ids": [], "size": self._size(body["size"]),
             "size_slug": body["size"], "networks": {"v4": [], "v6": []},
             "region": {"name": REGIONS[body["region"]], "slug": body["region"],
                        "available": True},
@@ -183,6 +189,9 @@ class FakeDigitalOcean(FakeJsonApi):
     def r_keys(self, query: dict[str, str], body: Any) -> Answer:
         return self._page("/v2/account/keys", query, "ssh_keys", list(self.ssh_keys))
 
+    def r_sizes(self, query: dict[str, str], body: Any) -> Answer:
+        return self._page("/v2/sizes", query, "sizes", [self._size(s) for s in SIZES])
+
     def r_droplets(self, query: dict[str, str], body: Any) -> Answer:
         if "name" in query and "tag_name" in query:
             # The API documents that the two filters cannot be combined.
@@ -206,6 +215,8 @@ class FakeDigitalOcean(FakeJsonApi):
             return error(422, "You specified an invalid image for Droplet creation.")
         if body["region"] not in REGIONS:
             return error(422, "You specified an invalid region for Droplet creation.")
+        if body["region"] not in self.size_regions[body["size"]]:
+            return error(422, "Size is not available in this region.")
         known = {k["id"] for k in self.ssh_keys} | {k["fingerprint"] for k in self.ssh_keys}
         if any(k not in known for k in body.get("ssh_keys") or []):
             return error(422, "One or more of the SSH keys provided are invalid.")
@@ -230,6 +241,7 @@ class FakeDigitalOcean(FakeJsonApi):
                          droplet_id: str) -> Answer:
         if self.droplets.pop(int(droplet_id), None) is None:
             return error(404)
+        self.leave_firewalls(int(droplet_id))
         return 204, None
 
     def _action_json(self, action: _Action) -> JSON:
@@ -251,73 +263,16 @@ class FakeDigitalOcean(FakeJsonApi):
                          action_id: str) -> Answer:
         return self.r_action(query, body, action_id, droplet_id)
 
-    def r_domains(self, query: dict[str, str], body: Any) -> Answer:
-        items = [{"name": n, "ttl": 1800, "zone_file": ""} for n in sorted(self.domains)]
-        return self._page("/v2/domains", query, "domains", items)
-
-    def r_domain(self, query: dict[str, str], body: Any, name: str) -> Answer:
-        if name not in self.domains:
-            return error(404)
-        return 200, {"domain": {"name": name, "ttl": 1800, "zone_file": f"$ORIGIN {name}.\n"}}
-
-    def r_records(self, query: dict[str, str], body: Any, name: str) -> Answer:
-        if name not in self.domains:
-            return self.r_domain(query, body, name)
-        items = self.domains[name]
-        if "name" in query:  # the fully qualified name, as the API documents
-            items = [r for r in items
-                     if (name if r["name"] == "@" else f"{r['name']}.{name}") == query["name"]]
-        if "type" in query:
-            items = [r for r in items if r["type"] == query["type"]]
-        return self._page(f"/v2/domains/{name}/records", query, "domain_records", items)
-
-    def r_create_record(self, query: dict[str, str], body: Any, name: str) -> Answer:
-        if name not in self.domains:
-            return self.r_domain(query, body, name)
-        if not isinstance(body, dict) or not all(body.get(k) for k in ("type", "name", "data")):
-            return error(422, "type, name and data are required")
-        if body["name"].endswith("." + name):
-            return error(422, "Name is not valid: give the name relative to the domain")
-        record = self._record(body["type"], body["name"], body["data"], body.get("ttl", 1800))
-        self.domains[name].append(record)
-        return 201, {"domain_record": record}
-
-    def _find_record(self, name: str, record_id: str) -> JSON | None:
-        return next((r for r in self.domains.get(name, []) if r["id"] == int(record_id)), None)
-
-    def r_update_record(self, query: dict[str, str], body: Any, name: str,
-                        record_id: str) -> Answer:
-        record = self._find_record(name, record_id)
-        if record is None:
-            return error(404)
-        if not isinstance(body, dict) or body.get("type", record["type"]) != record["type"]:
-            return error(422, "type cannot be changed")
-        record.update({k: v for k, v in body.items() if k in ("name", "data", "ttl")})
-        return 200, {"domain_record": record}
-
-    def r_delete_record(self, query: dict[str, str], body: Any, name: str,
-                        record_id: str) -> Answer:
-        record = self._find_record(name, record_id)
-        if record is None:
-            return error(404)
-        self.domains[name].remove(record)
-        return 204, None
-
 
 _ROUTES: list[tuple[str, str, Callable[..., Answer]]] = [
     (r"/v2/account/keys", "GET", FakeDigitalOcean.r_keys),
+    (r"/v2/sizes", "GET", FakeDigitalOcean.r_sizes),
     (r"/v2/droplets", "GET", FakeDigitalOcean.r_droplets),
     (r"/v2/droplets", "POST", FakeDigitalOcean.r_create),
     (r"/v2/droplets/(\d+)", "GET", FakeDigitalOcean.r_droplet),
     (r"/v2/droplets/(\d+)", "DELETE", FakeDigitalOcean.r_delete_droplet),
     (r"/v2/droplets/(\d+)/actions/(\d+)", "GET", FakeDigitalOcean.r_droplet_action),
     (r"/v2/actions/(\d+)", "GET", FakeDigitalOcean.r_action),
-    (r"/v2/domains", "GET", FakeDigitalOcean.r_domains),
-    (r"/v2/domains/([^/]+)", "GET", FakeDigitalOcean.r_domain),
-    (r"/v2/domains/([^/]+)/records", "GET", FakeDigitalOcean.r_records),
-    (r"/v2/domains/([^/]+)/records", "POST", FakeDigitalOcean.r_create_record),
-    (r"/v2/domains/([^/]+)/records/(\d+)", "PATCH", FakeDigitalOcean.r_update_record),
-    (r"/v2/domains/([^/]+)/records/(\d+)", "PUT", FakeDigitalOcean.r_update_record),
-    (r"/v2/domains/([^/]+)/records/(\d+)", "DELETE", FakeDigitalOcean.r_delete_record),
+    *DNS_ROUTES,
+    *FIREWALL_ROUTES,
 ]
-

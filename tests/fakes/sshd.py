@@ -3,7 +3,9 @@
 Started as `/usr/sbin/sshd -D -e -f <config>` and stopped by its PID. Root may
 log in with the test's key only (PermitRootLogin prohibit-password), so
 create-node.py's upload and setup-node.sh run against this machine, inside the
-test's temporary directory.
+test's temporary directory. Like a droplet's sshd it reads its host key again on
+SIGHUP (it re-executes itself by its absolute path, keeping its PID), which is
+how create-node.py's host key rotation makes it present a new key.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Sshd:
     authorized_key: str
     port: int = field(default_factory=free_port)
     listen: str = "127.0.0.1"  # always a loopback address
+    pid_file: Path | None = None  # default: sshd.pid in workdir
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,7 +68,7 @@ class Sshd:
             f"Port {self.port}\n"
             f"ListenAddress {self.listen}\n"
             f"HostKey {host_key}\n"
-            f"PidFile {self.workdir / 'sshd.pid'}\n"
+            f"PidFile {self.pid_file or self.workdir / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}\n"
             "PermitRootLogin prohibit-password\n"
             "PubkeyAuthentication yes\n"
@@ -93,6 +96,13 @@ class Sshd:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"sshd did not answer on port {self.port}")
+
+    def presented_key(self) -> str:
+        """The host key this sshd presents now, as "TYPE BASE64" (ssh-keyscan)."""
+        out = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519", "-p", str(self.port),
+                              self.listen], capture_output=True, text=True, check=True).stdout
+        (line,) = [x for x in out.splitlines() if x and not x.startswith("#")]
+        return " ".join(line.split()[1:3])
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

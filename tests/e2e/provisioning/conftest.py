@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.provisioning.support import CREATE_NODE, DOMAIN, FQDN, TOKEN
+from tests.e2e.provisioning.support import CREATE_NODE, DNS_TOKEN, DOMAIN, FQDN, TOKEN
 from tests.fakes.digitalocean import FakeDigitalOcean
 from tests.fakes.hubhealth import HubHealth
 from tests.fakes.sshd import Sshd, free_port, keygen
@@ -82,9 +82,10 @@ class Servers:
         self.authorized_key = authorized_key
         self.started: list[Sshd] = []
 
-    def sshd(self, host_key: Path, port: int | None = None, listen: str = "127.0.0.1") -> Sshd:
+    def sshd(self, host_key: Path, port: int | None = None, listen: str = "127.0.0.1",
+             pid_file: Path | None = None) -> Sshd:
         server = Sshd(self.workdir / f"sshd{len(self.started)}", self.authorized_key,
-                      listen=listen)
+                      listen=listen, pid_file=pid_file)
         if port is not None:
             server.port = port
         self.started.append(server)
@@ -106,19 +107,23 @@ class DropletBoot:
     """Makes every droplet the fake creates 'boot' as a real sshd with its cloud-init host key.
 
     It reads the user data the way cloud-init would (YAML, ssh_keys), writes the
-    ed25519 private key and starts sshd with it: the host key create-node.py pins
-    is exactly the one it handed over. All droplets share one SSH port, as if
-    each were at 127.0.0.1:port.
+    ed25519 key where a droplet has it (/etc/ssh/ssh_host_ed25519_key, under the
+    test's node root) and starts sshd with that file as its HostKey and its pid
+    file at /run/sshd.pid under the node root: the host key create-node.py pins is
+    exactly the one it handed over, and its rotation (new key files, SIGHUP) works
+    on this sshd as on a droplet. All droplets share one SSH port, as if each were
+    at 127.0.0.1:port.
     """
 
-    def __init__(self, servers: Servers, workdir: Path, fake: FakeDigitalOcean) -> None:
+    def __init__(self, servers: Servers, node_root: Path, fake: FakeDigitalOcean) -> None:
         self.servers = servers
         self.fake = fake
-        self.workdir = workdir
+        self.node_root = node_root
         self.port = free_port()
         self.sshd: Sshd | None = None
         self.cloud_config: dict[str, Any] | None = None
-        self.host_key: Path | None = None
+        self.host_key = node_root / "etc" / "ssh" / "ssh_host_ed25519_key"
+        self.pid_file = node_root / "run" / "sshd.pid"
         # Set image_key to boot with the image's own host key first, as an sshd that
         # starts before cloud-init would, and switch to ours after image_seconds.
         self.image_key: Path | None = None
@@ -129,9 +134,12 @@ class DropletBoot:
         user_data = body["user_data"]
         assert user_data.startswith("#cloud-config\n")
         self.cloud_config = yaml.safe_load(user_data)
-        self.host_key = self.workdir / f"droplet-{droplet['id']}-host-key"
-        self.host_key.write_text(self.cloud_config["ssh_keys"]["ed25519_private"])
+        keys = self.cloud_config["ssh_keys"]
+        self.host_key.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.host_key.write_text(keys["ed25519_private"])
         self.host_key.chmod(0o600)
+        Path(f"{self.host_key}.pub").write_text(keys["ed25519_public"] + "\n")
         if self.image_key is None:
             self._serve(self.host_key)
         else:
@@ -144,7 +152,8 @@ class DropletBoot:
         if self.sshd is not None:
             self.sshd.stop()
         # The droplet's address is whatever the fake hands out (a loopback address).
-        self.sshd = self.servers.sshd(host_key, self.port, listen=self.fake.droplet_ip)
+        self.sshd = self.servers.sshd(host_key, self.port, listen=self.fake.droplet_ip,
+                                      pid_file=self.pid_file)
 
     def cancel(self) -> None:
         for timer in self.timers:
@@ -153,9 +162,15 @@ class DropletBoot:
 
 
 @pytest.fixture
+def node_root(tmp_path: Path) -> Path:
+    """The droplet's / for the files create-node.py puts outside --remote-dir."""
+    return tmp_path / "node-root"
+
+
+@pytest.fixture
 def droplet_boot(fake_do: FakeDigitalOcean, servers: Servers,
-                 tmp_path: Path) -> Iterator[DropletBoot]:
-    boot = DropletBoot(servers, tmp_path, fake_do)
+                 node_root: Path) -> Iterator[DropletBoot]:
+    boot = DropletBoot(servers, node_root, fake_do)
     fake_do.on_create = boot
     yield boot
     boot.cancel()  # before `servers` stops every sshd
@@ -186,8 +201,9 @@ def run(tmp_path: Path, fake_do: FakeDigitalOcean, user_key: UserKey,
         result = subprocess.run(
             argv, env={k: v for k, v in merged.items() if v is not None}, capture_output=True,
             text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
-        # Whatever happened, the token never reaches the terminal.
+        # Whatever happened, the tokens never reach the terminal.
         assert TOKEN not in result.stdout + result.stderr
+        assert DNS_TOKEN not in result.stdout + result.stderr
         return result
 
     return invoke
@@ -200,8 +216,10 @@ def remote_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def droplet_args(droplet_boot: DropletBoot, hub: HubHealth, remote_dir: Path) -> list[str]:
+def droplet_args(droplet_boot: DropletBoot, hub: HubHealth, remote_dir: Path,
+                 node_root: Path) -> list[str]:
     """create-node.py arguments for the fake-DigitalOcean path with the fast setup step."""
     return ["--hostname", "lab", "--domain", DOMAIN, "--remote-dir", str(remote_dir),
+            "--node-root", str(node_root),
             "--setup-only", "check", "--ssh-port", str(droplet_boot.port),
             "--health-port", str(hub.port), "--ssh-timeout", "30", "--health-timeout", "10"]

@@ -13,6 +13,7 @@ HOST = "lab"
 FQDN = f"{HOST}.{DOMAIN}"
 # Distinctive, so a test can prove it never appears in any output.
 TOKEN = "dop_v1_SECRET-token-4f7c2a9e1b3d5f60718293a4b5c6d7e8"
+DNS_TOKEN = "dop_v1_DNS-ONLY-token-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 PROGRESS = re.compile(r"^\[\s*\d+\.\ds\] ")
 
 

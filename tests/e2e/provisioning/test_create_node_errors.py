@@ -3,6 +3,7 @@ never a traceback, and the token never shows (the `run` fixture checks that on e
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.e2e.provisioning.support import DOMAIN, TOKEN, assert_one_error_line
@@ -45,10 +46,24 @@ def test_unknown_size(run, fake_do: FakeDigitalOcean):
     assert fake_do.log == []
 
 
-def test_size_slug_unknown_to_digitalocean(run, fake_do: FakeDigitalOcean, droplet_args):
-    result = run(*droplet_args, "--size", "s-99vcpu-1tb")
-    assert_one_error_line(result, "creating droplet lab", "HTTP 422", "invalid size")
-    assert fake_do.droplets == {}
+def test_size_unknown_to_digitalocean_is_refused_before_anything(
+        run, fake_do: FakeDigitalOcean, droplet_args, tmp_path: Path):
+    fake_do.max_per_page = 2  # the size list is paginated like the real one
+    result = run(*droplet_args, "--size", "s-99vcpu-999gb")
+    assert_one_error_line(result, "size s-99vcpu-999gb", "not offered by DigitalOcean")
+    assert "holds about" not in result.stdout  # no capacity line for a size that is not there
+    assert not (tmp_path / "state" / "droplets").exists()  # no host key was made
+    assert nothing_changed(fake_do)
+    assert len(fake_do.calls("GET", "/v2/sizes")) == 4  # 7 sizes, 2 a page: every page read
+
+
+def test_size_not_offered_in_the_region_is_refused(run, fake_do: FakeDigitalOcean,
+                                                    droplet_args, tmp_path: Path):
+    fake_do.size_regions["c-8"] = ["nyc3"]
+    result = run(*droplet_args, "--size", "c-8", "--region", "fra1")
+    assert_one_error_line(result, "size c-8 is not available in region fra1", "nyc3")
+    assert not (tmp_path / "state" / "droplets").exists()
+    assert nothing_changed(fake_do)
 
 
 def test_raw_size_slug_is_passed_through(run, fake_do: FakeDigitalOcean, droplet_args):
@@ -84,6 +99,21 @@ def test_ssh_key_missing_locally(run, fake_do: FakeDigitalOcean, tmp_path: Path)
     assert fake_do.log == []
 
 
+def test_unreadable_private_key_is_refused_before_anything_is_made(
+        run, fake_do: FakeDigitalOcean, user_key, tmp_path: Path):
+    # A valid .pub (on the account) next to a private key that cannot be read.
+    key = tmp_path / "broken_key"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n")
+    Path(f"{key}.pub").write_text(user_key.public + "\n")
+    result = run(*BASE, ssh_key=key)
+    assert_one_error_line(result, f"cannot read SSH key {key}")
+    assert fake_do.log == [] and fake_do.droplets == {}
+    assert fake_do.a_records(DOMAIN, "lab") == []
+    assert not (tmp_path / "state" / "droplets").exists()
+    dry = run(*BASE, "--dry-run", ssh_key=key)  # the plan says so too
+    assert_one_error_line(dry, f"cannot read SSH key {key}")
+
+
 def test_ssh_key_not_on_account(run, fake_do: FakeDigitalOcean, tmp_path: Path):
     key = tmp_path / "new_key"
     keygen(key, "not-uploaded")
@@ -107,6 +137,25 @@ def test_api_keeps_failing(run, fake_do: FakeDigitalOcean):
     assert_one_error_line(result, "kept failing", "HTTP 503")
 
 
+def test_retry_after_beyond_the_budget_fails_at_once(run, fake_do: FakeDigitalOcean):
+    fake_do.fail("GET", "/v2/account/keys", 429, times=10, retry_after=60)
+    started = time.monotonic()
+    result = run(*BASE, "--dry-run", "--api-timeout", "10")
+    assert time.monotonic() - started < 10  # neither pydo nor create-node.py waited it out
+    assert_one_error_line(result, "asks to wait 60s", "HTTP 429", "--api-timeout 10")
+    assert [c.status for c in fake_do.calls("GET", "/v2/account/keys")] == [429]
+
+
+def test_retry_after_is_announced_then_waited(run, fake_do: FakeDigitalOcean):
+    fake_do.fail("GET", "/v2/account/keys", 429, times=1, retry_after=2)
+    result = run(*BASE, "--dry-run", "--api-timeout", "30")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = [x for x in result.stdout.splitlines() if "asks to wait" in x]
+    assert "asks to wait 2s before retrying listing the account's SSH keys" in line
+    assert "HTTP 429" in line
+    assert [c.status for c in fake_do.calls("GET", "/v2/account/keys")] == [429, 200]
+
+
 def test_argument_errors_are_one_line(run, fake_do: FakeDigitalOcean):
     assert_one_error_line(run("--domain", DOMAIN), "--hostname", "see --help")
     assert_one_error_line(run(*BASE, "--ssh", "root@127.0.0.1", "--destroy"), "--destroy")
@@ -115,4 +164,9 @@ def test_argument_errors_are_one_line(run, fake_do: FakeDigitalOcean):
     assert_one_error_line(run(*BASE, "--no-tls", "--email", "a@b.c"), "--no-tls")
     assert_one_error_line(run(*BASE, "--setup-only", "check;rm"), "--setup-only")
     assert_one_error_line(run(*BASE, "--users", "/no/such/users.txt"), "--users")
+    assert_one_error_line(run(*BASE, "--ssh-port", "70000"), "--ssh-port", "70000")
+    assert_one_error_line(run(*BASE, "--ssh-timeout", "nan"), "--ssh-timeout", "nan")
+    assert_one_error_line(run(*BASE, "--api-timeout", "inf"), "--api-timeout", "inf")
+    long_name = ".".join(["a" * 60] * 4)  # 243 characters, 257 with the domain
+    assert_one_error_line(run("--hostname", long_name, "--domain", DOMAIN), "253")
     assert fake_do.log == []

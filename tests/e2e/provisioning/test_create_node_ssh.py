@@ -49,6 +49,10 @@ def test_first_use_pins_the_key_then_changed_key_is_refused(
     assert (remote_dir / "setup-node.sh").is_file()
     assert "node| ==> [check] project files present" in first.stdout
     assert fake_do.log == []  # DigitalOcean is not involved at all
+    # No DNS credentials for a server of one's own (it runs without subdomains), and its
+    # host key is not replaced: it never travelled in user data.
+    assert "DNS credentials" not in first.stdout and "DIGITALOCEAN_DNS_TOKEN" not in first.stdout
+    assert "replaced" not in first.stdout
 
     second = run(*ssh_args(server, hub, remote_dir))
     assert second.returncode == 0, second.stdout + second.stderr
@@ -153,8 +157,8 @@ def test_dry_run_connects_nowhere(run, hub, remote_dir: Path, tmp_path: Path):
     result = run("--hostname", FQDN, "--ssh", f"root@127.0.0.1:{free_port()}",
                  "--remote-dir", str(remote_dir), "--dry-run", "--email", "t@example.org")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"would run: bash {remote_dir}/setup-node.sh {FQDN} --email t@example.org" in \
-        result.stdout
+    assert f"would run: bash {remote_dir}/setup-node.sh {FQDN} --email t@example.org\n" in \
+        result.stdout  # and no --dns-credentials
     assert not remote_dir.exists() and not (tmp_path / "state").exists()
 
 

@@ -13,7 +13,8 @@ from provision.backoff import Backoff
 from provision.digitalocean import Droplet
 from provision.errors import REDACT, ProvisionError, Redactor, one_line, report
 from provision.progress import Progress
-from provision.ssh import UserKey, load_private_key, read_user_key, run_streaming
+from provision.ssh import run_streaming
+from provision.userkey import UserKey, load_private_key, read_user_key
 
 
 def test_report_is_one_prefixed_line_with_details_after():

@@ -38,6 +38,12 @@ def test_user_data_is_cloud_config_with_exactly_the_pinned_key():
     assert loaded.get_base64() == key.public_line.split()[1]
     assert sha256_fingerprint(loaded) == key.fingerprint
     assert len(text) < 16 * 1024  # far below DigitalOcean's 64 KiB user data limit
+    # sshd is told to offer only that key, whatever other key files appear later.
+    (dropin,) = config["write_files"]
+    assert dropin["path"].startswith("/etc/ssh/sshd_config.d/")
+    assert dropin["path"].endswith(".conf")  # Ubuntu's and Debian's sshd_config include *.conf
+    host_keys = [line for line in dropin["content"].splitlines() if line.startswith("HostKey")]
+    assert host_keys == ["HostKey /etc/ssh/ssh_host_ed25519_key"]
 
 
 def test_each_generated_key_is_new():
@@ -73,3 +79,40 @@ def test_trust_on_first_use_file(tmp_path: Path):
     assert pinned.lookup("[203.0.113.5]:2222")["ssh-ed25519"] == key
     assert pinned.lookup("lab.example.org")["ssh-ed25519"] == key
     assert pinned.lookup("[lab.example.org]:2222") is None
+
+
+def test_rotation_state_pending_then_promoted(tmp_path: Path):
+    store = HostKeyStore(tmp_path / "state")
+    first = store.new_droplet_key("lab")
+    assert not store.is_rotated("lab") and store.pending_key("lab") is None
+    pending = store.new_pending_key("lab")
+    assert pending != first and store.pending_key("lab") == pending
+    assert mode(tmp_path / "state" / "droplets" / "lab" / "pending" / "ssh_host_ed25519_key") \
+        == 0o600
+    assert store.new_pending_key("lab") == pending  # an interrupted rotation's key is kept
+    assert store.droplet_key("lab") == first  # still pinned until the droplet has the new one
+    assert store.promote_pending("lab") == pending
+    assert store.droplet_key("lab") == pending and store.pending_key("lab") is None
+    assert store.is_rotated("lab")
+    files = "".join(p.read_text() for p in (tmp_path / "state").rglob("*") if p.is_file())
+    assert first.public_line.split()[1] not in files  # the old key is forgotten
+    with pytest.raises(ProvisionError, match="no pending host key"):
+        store.promote_pending("lab")
+
+
+def test_a_new_droplet_gets_the_pinned_key_again_and_counts_as_not_rotated(tmp_path: Path):
+    store = HostKeyStore(tmp_path / "state")
+    store.new_droplet_key("lab")
+    store.new_pending_key("lab")
+    rotated = store.promote_pending("lab")
+    store.new_pending_key("lab")  # left over from the old droplet's next rotation
+    # The old droplet is gone; the next one is handed the pinned key in its user data.
+    assert store.new_droplet_key("lab") == rotated
+    assert not store.is_rotated("lab") and store.pending_key("lab") is None
+
+
+def test_a_marker_of_another_key_does_not_count(tmp_path: Path):
+    store = HostKeyStore(tmp_path / "state")
+    store.new_droplet_key("lab")
+    (tmp_path / "state" / "droplets" / "lab" / "rotated").write_text("SHA256:someother\n")
+    assert not store.is_rotated("lab")

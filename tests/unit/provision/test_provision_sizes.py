@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provision.options import build_parser
+from provision.cli import build_parser
 from provision.sizes import SIZES, UnknownSize, describe_size, resolve_size
 
 
