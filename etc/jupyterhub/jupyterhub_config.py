@@ -117,9 +117,10 @@ c.JupyterHub.load_roles = [
      "description": "See running servers; start and stop participants' servers",
      "scopes": ["list:users", "read:servers", "servers!group=participants",
                 # Read saved notebooks through participants' own servers when homes are not
-                # on its disk (DASHBOARD_SOURCE=contents): the participants group and nobody
-                # else (the spawners make participants' servers honour this group filter).
-                "access:servers!group=participants", "read:groups!group=participants"]},
+                # on its disk (DASHBOARD_SOURCE=contents): with a token of that participant,
+                # limited to their own server (contents_source.py), so nothing a
+                # participant's server receives opens anybody else's.
+                "tokens!group=participants", "read:groups!group=participants"]},
     {"name": "users-sync", "services": ["users-sync"],
      "description": "Create, update and remove users and groups from users.txt",
      "scopes": ["admin:users", "admin:servers", "admin:groups", "groups", "list:users",

@@ -51,7 +51,14 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
         gate = hub_gate(settings.prefix, settings.instructor_scope, secret)
     store = EventStore(settings.state_dir / "events.sqlite")
     users = RosterFile(settings.users_file)
-    source = choose_source(settings)  # homes on disk, or participants' servers
+    addresses = Addresses.from_env()
+
+    def server_url(user: str) -> tuple[str, dict[str, str]]:
+        # Through the proxy on loopback, naming the participant's own host: with
+        # subdomains the proxy routes by host.
+        return f"{settings.proxy_url}/user/{user}/", {"Host": addresses.user_host(user)}
+
+    source = choose_source(settings, server_url)  # homes on disk, or participants' servers
     renderer = Renderer(settings.output_dir, max_cells=settings.summary_cells,
                         max_lines=settings.summary_lines,
                         view_link=lambda user, path: f"{prefix}/view/{user}/{path}")
@@ -96,7 +103,6 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
         request.max_content_length = door.body_limit(request.method, request.path)
 
     app.register_blueprint(api.blueprint(store, gate, [on_event]), url_prefix=prefix)
-    addresses = Addresses.from_env()
     lab_url = (lambda user: addresses.user(user, "lab/tree/")) if addresses.subdomains else None
     app.register_blueprint(pages.blueprint(gate, renderer, source, users, stats, servers,
                                            actions_log, lab_url), url_prefix=prefix)

@@ -37,7 +37,7 @@ from .auth import AuthGate
 from .render import Renderer, lab_css, safe_path, safe_user
 from .sanitize import INLINE_PAGE_CSP, SERVE_HEADERS
 from .servers import Servers
-from .worker import NotebookSource, SourceError
+from .sources import NotebookSource, SourceError
 
 
 def page_headers(response: Response) -> Response:

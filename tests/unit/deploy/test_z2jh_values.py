@@ -278,7 +278,9 @@ def test_dashboard_is_a_hub_service(rendered):
         "matchLabels": {"app.kubernetes.io/component": "proxy",
                         "app.kubernetes.io/name": "jupyterhub"}}}], "ports": [{"port": 8000}]}]
     role = values["hub"]["loadRoles"]["dashboard"]
-    assert "access:servers!group=participants" in role["scopes"]
+    # contents mode with a token per participant, never one that opens every server
+    assert "tokens!group=participants" in role["scopes"]
+    assert "access:servers!group=participants" not in role["scopes"]
     assert values["hub"]["service"]["extraPorts"] == [
         {"name": "dashboard", "port": 10101, "targetPort": 10101}]
     assert values["hub"]["networkPolicy"]["ingress"][0]["ports"] == [{"port": 10101}]
