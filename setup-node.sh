@@ -122,8 +122,9 @@ step_check() {
   local f
   for f in docker-compose.yml Dockerfile etc/jupyterhub/jupyterhub_config.py \
            etc/jupyterhub/users.txt.sample etc/jupyter/jupyter_server_config.py \
-           etc/nginx/site-http.conf.template etc/nginx/site-https.conf.template \
-           etc/nginx/workshop-proxy.conf services/dashboard/app.py; do
+           etc/nginx/site.conf.template etc/nginx/site-redirect.conf.template \
+           etc/nginx/workshop-proxy.conf etc/nginx/workshop-http.conf etc/nginx/workshop-tls.conf \
+           etc/firewall/workshop-firewall.sh services/dashboard/app.py; do
     [ -e "$f" ] || die "missing $PROJECT/$f: upload the whole checkout"
   done
   say "project files present in $PROJECT"

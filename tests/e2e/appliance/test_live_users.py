@@ -72,25 +72,30 @@ def test_what_editors_do_to_users_txt_never_locks_the_class_out(
     good = stack.users_file.read_text()
     teacher = {"Authorization": f"token {teacher_token}"}
 
+    def checks() -> dict[str, bool]:
+        return {"alice logs in": HubSession("alice").can_login(PASSWORDS["alice"]),
+                "erin logs in": HubSession("erin").can_login(PASSWORDS["erin"]),
+                "alice's server runs": bool(alice.user_model()["servers"].get("")),
+                "teacher is an instructor": requests.get(
+                    EVENTS, headers=teacher, timeout=5).status_code == 200}
+
     def class_works() -> bool:
-        return (HubSession("alice").can_login(PASSWORDS["alice"])
-                and HubSession("erin").can_login(PASSWORDS["erin"])
-                and alice.user_model()["servers"][""]["ready"]
-                and requests.get(EVENTS, headers=teacher, timeout=5).status_code == 200)
+        return all(checks().values())
 
     try:
         stack.write_users(b"")  # an editor that truncates first, then writes
         within(10, lambda: "users.txt lists nobody" in stack.logs(),
                "the empty users.txt is held back")
         time.sleep(3)  # a few sync rounds: nobody was removed meanwhile
-        assert class_works()
+        assert class_works(), checks()
         # One line in Latin-1 (é), a BOM at the start, Windows line ends.
         latin = ("\ufeff" + good.replace("erin:", "# Erin M\u00fcller\r\nerin:"))
         data = latin.replace("\n", "\r\n").encode("utf-8").replace(
             "M\u00fcller".encode(), "M\u00fcller".encode("latin-1"))
         stack.write_users(data)
         within(10, lambda: "not UTF-8 text" in stack.logs(), "the Latin-1 line is reported")
-        assert class_works()  # teacher still an instructor despite the BOM before [instructors]
+        # teacher still an instructor despite the BOM before [instructors]
+        assert class_works(), checks()
     finally:
         stack.write_users(good)
     within(10, class_works, "the class works with the good file again")

@@ -46,7 +46,7 @@ def test_each_server_runs_in_its_own_container_as_the_participant(
         assert not any("docker.sock" in b for b in host["Binds"])
         # The hub reaches the server on loopback, at the port the container listens on.
         server = session.user_model()["servers"][""]
-        assert server["ready"] is True and server["url"] == f"/user/{name}/"
+        assert server["ready"] is True and server["url"] == ADDRESSES.user(name)
         assert session.server_api("GET", "/status").status_code == 200
     # The hub's own container runs no participant server any more.
     processes = stack.exec("ps", "-eo", "args").stdout
