@@ -8,6 +8,7 @@ time until every server answered, p50/p95 per participant, failures.
 
     .venv/bin/python benchmarks/burst_login.py                 # N = 10, 30, 60
     .venv/bin/python benchmarks/burst_login.py --sizes 3       # the smoke run the tests use
+    .venv/bin/python benchmarks/burst_login.py --containers    # per-participant containers
 
 It brings up its own stack (compose project `workshop-bench`, a throwaway users.txt under
 tmp/bench) and takes it down at the end; between sizes every server is stopped.
@@ -101,9 +102,14 @@ def stop_all(people: list[tuple[str, str]], addresses: Addresses | None = None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 60])
+    parser.add_argument("--containers", action="store_true",
+                        help="per-participant containers (docker-compose.containers.yml)")
     args = parser.parse_args()
     people = participants(max(args.sizes))
-    stack = Stack(ROOT / "tmp" / "bench", project="workshop-bench", port=BENCH_PORT)
+    extra = ((ROOT / "docker-compose.containers.yml",
+              ROOT / "benchmarks/compose.bench-containers.yml") if args.containers else ())
+    stack = Stack(ROOT / "tmp" / "bench", project="workshop-bench", port=BENCH_PORT,
+                  extra_files=extra)
     stack.down()
     stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {"welcome.md": "# hi\n"})
     print(f"starting the stack with {len(people)} participants ...", flush=True)
@@ -126,7 +132,9 @@ def main() -> None:
     print("|-----|---------|--------|--------|----------|")
     for r in results:
         print(r.row())
-    print(f"\nreproduce: .venv/bin/python benchmarks/burst_login.py --sizes "
+    mode = " --containers" if args.containers else ""
+    print(f"\nmode: {'containers' if args.containers else 'one process per participant'}")
+    print(f"reproduce: .venv/bin/python benchmarks/burst_login.py{mode} --sizes "
           f"{' '.join(map(str, args.sizes))}")
 
 

@@ -153,18 +153,28 @@ class UsersSync:
                           json={"users": [name]})
 
     def _remove(self, outcome: Outcome, name: str) -> None:
-        # The hub stops the server first; the home directory is kept.
-        if not self._hub(outcome, name, "DELETE", f"/users/{name}", ok=(404,)):
-            return
+        """End everything of `name`'s, then remove them from the hub; the home is kept.
+
+        Their processes end first (their login is refused already: the roster changed):
+        the hub then finds the server gone instead of waiting for a graceful shutdown, so
+        a removal takes effect within seconds. Again after the hub's delete, for anything
+        started meanwhile."""
         try:
             uid = participant_uid(name, self.home_root, self.db)
             killed = self.kill(uid) if uid is not None else 0
-        except Exception as e:  # removed from the hub all the same: said, not retried
-            outcome.failed[name] = f"removed, but its processes could not be ended: {e}"
+        except Exception as e:  # the hub removal still happens: said, not retried
+            outcome.failed[name] = f"its processes could not be ended: {e}"
+            uid, killed = None, 0
+        if not self._hub(outcome, name, "DELETE", f"/users/{name}", ok=(404,)):
             return
+        if uid is not None:
+            try:
+                killed += self.kill(uid)
+            except Exception as e:
+                outcome.failed[name] = f"removed, but its processes could not be ended: {e}"
+                return
         outcome.killed[name] = killed
-        log.info("removed %s (server stopped, %d other processes ended, home kept)", name,
-                 killed)
+        log.info("removed %s (%d processes ended, server gone, home kept)", name, killed)
 
     def apply(self, roster: Roster, hub_users: set[str] | None = None,
               lines: bool = True) -> Outcome:

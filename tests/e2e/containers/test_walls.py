@@ -22,7 +22,7 @@ _prepare = JupyterHandler.prepare
 
 def _recording_prepare(self, *args, **kwargs):
     with open(os.path.expanduser("~/headers.log"), "a") as log:
-        log.write(json.dumps(dict(self.request.headers)) + "\\n")
+        log.write(json.dumps({"path": self.request.path, **self.request.headers}) + "\\n")
     return _prepare(self, *args, **kwargs)
 
 JupyterHandler.prepare = _recording_prepare
