@@ -85,8 +85,9 @@ def test_contents_mode_never_hands_a_participant_a_token_for_anybody_else(
         def dashboard_came() -> list[str]:
             if not log.exists():
                 return []
+            # The dashboard's reads come with a token (carol's own calls with her cookies).
             return [line for line in log.read_text().splitlines()
-                    if "/api/contents" in line and "python-requests" in line]
+                    if "/api/contents" in line and '"Authorization"' in line]
 
         within(30, dashboard_came, "the dashboard read carol's notebook through her server")
         tokens = set(re.findall(r'"Authorization": "(?:token|Bearer) ([^"]+)"',
@@ -101,7 +102,7 @@ def test_contents_mode_never_hands_a_participant_a_token_for_anybody_else(
                              allow_redirects=False)
             assert r.status_code != 200, "a token carol collected opens bob's server"
             r = requests.get(f"{DASHBOARD}/events", headers=auth, timeout=10)
-            assert r.status_code == 403  # and it is no instructor's either
+            assert r.status_code in (401, 403)  # and it is no instructor's either
     finally:
         carol.hub_api("DELETE", "/users/carol/server")
         stack.write_users(before)
