@@ -41,6 +41,8 @@ def kernel_stdout(session: HubSession, code: str) -> str:
 
 def test_containers_have_no_capabilities_and_cannot_take_the_hubs_ports(
         stack: Stack, alice: HubSession):
+    alice.spawn(timeout=240)  # running again if an earlier test stopped it
+    alice.open_lab()
     host = inspect("alice")["HostConfig"]
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
     assert host["PidsLimit"] and host["PidsLimit"] > 0
