@@ -178,14 +178,20 @@ class RunResult:
     tail: list[str]
 
 
-def run_streaming(client: paramiko.SSHClient, command: str, progress: Progress) -> RunResult:
-    """Run command on the node, echoing each output line with the elapsed time."""
+def _exec(client: paramiko.SSHClient, command: str, closed: str) -> paramiko.Channel:
+    """A session running `command`, stdout and stderr merged; `closed` says what failed."""
     transport = client.get_transport()
     if transport is None:
-        raise ProvisionError("the SSH connection closed before setup could start")
+        raise ProvisionError(closed)
     channel = transport.open_session()
     channel.set_combine_stderr(True)
     channel.exec_command(command)
+    return channel
+
+
+def run_streaming(client: paramiko.SSHClient, command: str, progress: Progress) -> RunResult:
+    """Run command on the node, echoing each output line with the elapsed time."""
+    channel = _exec(client, command, "the SSH connection closed before setup could start")
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     result = RunResult(status=-1, last_step=None, failed_step=None, tail=[])
@@ -217,15 +223,9 @@ def run_streaming(client: paramiko.SSHClient, command: str, progress: Progress) 
     return result
 
 
-
 def run_command(client: paramiko.SSHClient, command: str) -> tuple[int, str]:
     """Run a short command on the node; return its exit status and its output (merged)."""
-    transport = client.get_transport()
-    if transport is None:
-        raise ProvisionError("the SSH connection closed unexpectedly")
-    channel = transport.open_session()
-    channel.set_combine_stderr(True)
-    channel.exec_command(command)
+    channel = _exec(client, command, "the SSH connection closed unexpectedly")
     output = bytearray()
     while chunk := channel.recv(32768):
         output += chunk

@@ -36,6 +36,18 @@ def port_holder(port: int) -> str | None:
     return out or "an unknown process"
 
 
+def copy_checkout(target: Path) -> None:
+    """The files git knows (what an instructor's checkout has), without local data: a
+    second appliance of the same version, for tests that install one the README's way."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / rel)
+
+
 def local_addresses(port: int) -> Addresses:
     """A test stack's addresses: loopback ports from `port`, browsers at
     lab.localhost:port (why not localhost itself: see hubclient)."""

@@ -177,6 +177,17 @@ class HubSession:
                                json={"type": "notebook", "format": "json",
                                      "content": notebook})
 
+    def run(self, code: str) -> str:
+        """Run `code` in a kernel of its own (started and shut again): its stdout.
+        Fails the test when the code raised."""
+        kernel = self.start_kernel()
+        try:
+            out = kernel.execute(code)
+        finally:
+            kernel.close()
+        assert not out["error"], out
+        return out["stdout"]
+
     def start_kernel(self) -> Kernel:
         r = self.server_api("POST", "/kernels", json={"name": "python3"})
         assert r.status_code == 201, r.text

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import requests
 
-from tests.e2e.system_files import Saved, restore, snapshot
+from tests.e2e.compose_stack import ROOT, copy_checkout
+from tests.e2e.system_files import Saved, pid_of, restore, snapshot
 
-ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "workshop"  # docker-compose.yml's `name:`
 NGINX = Path("/etc/nginx")
 COPY = ROOT / "tmp" / "readme-appliance"
@@ -54,15 +54,6 @@ def _digest(path: Path) -> str:
         return f"unreadable: {e.strerror}"
 
 
-def _pid(pidfile: str) -> int | None:
-    try:
-        pid = int(Path(pidfile).read_text().split()[0])
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def fingerprint() -> dict[str, object]:
     """What the test suite must leave exactly as it found it."""
     hub = hub_container()
@@ -75,7 +66,7 @@ def fingerprint() -> dict[str, object]:
         "hub": hub["Id"],
         "hub_started": hub["State"]["StartedAt"],
         "hub_restarts": hub["RestartCount"],
-        "nginx": _pid("/run/nginx.pid"),
+        "nginx": pid_of("/run/nginx.pid"),
         "sites": {p.name: _digest(p) for p in sorted(enabled.iterdir())} if enabled.is_dir()
         else {},
         "users": _digest(workdir / "etc/jupyterhub/users.txt"),
@@ -90,16 +81,6 @@ def _health() -> int | None:
         return requests.get("http://localhost/hub/health", timeout=10).status_code
     except requests.RequestException:
         return None
-
-
-def _copy_checkout(target: Path) -> None:
-    files = _run("git", "ls-files", "--cached", "--others", "--exclude-standard",
-                 cwd=ROOT).split()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target / rel)
 
 
 @dataclass
@@ -118,14 +99,14 @@ class ReadmeAppliance:
             raise RuntimeError(f"the appliance beside the tests is not healthy: {self.before}")
 
     def _start(self) -> None:
-        self._nginx_was = _pid("/run/nginx.pid")
+        self._nginx_was = pid_of("/run/nginx.pid")
         watched = [NGINX / "sites-enabled/default", NGINX / "nginx.conf",
                    NGINX / "sites-enabled/workshop.conf", NGINX / "sites-available/workshop.conf",
                    NGINX / "snippets/workshop-proxy.conf", NGINX / "snippets/workshop-tls.conf",
                    NGINX / "conf.d/workshop-http.conf"]
         self._saved = snapshot(watched)
         shutil.rmtree(COPY, ignore_errors=True)
-        _copy_checkout(COPY)
+        copy_checkout(COPY)
         result = subprocess.run(["bash", "setup-node.sh", "localhost", "--no-tls"], cwd=COPY,
                                 capture_output=True, text=True, timeout=1800, check=False)
         (ROOT / "tmp" / "readme-appliance.log").write_text(result.stdout + result.stderr)
@@ -145,7 +126,7 @@ class ReadmeAppliance:
             return
         _run("docker", "compose", "down", "--volumes", "--timeout", "20", cwd=COPY, timeout=300)
         restore(self._saved)
-        nginx = _pid("/run/nginx.pid")
+        nginx = pid_of("/run/nginx.pid")
         if self._nginx_was is None and nginx:
             os.kill(nginx, signal.SIGTERM)
         elif nginx:

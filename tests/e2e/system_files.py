@@ -1,7 +1,8 @@
 """Files of the machine a test changes on purpose (nginx, /etc/hosts...), put back after.
 
 `snapshot(paths)` records each path as it is (a file's bytes, a symbolic link's target,
-or absent); `restore(saved)` makes each path exactly that again.
+or absent); `restore(saved)` makes each path exactly that again. `pid_of(pidfile)` tells whether a
+daemon a test may have to stop (nginx, cron) runs.
 """
 
 from __future__ import annotations
@@ -39,3 +40,13 @@ def restore(saved: Saved) -> None:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)  # type: ignore[arg-type]
+
+
+def pid_of(pidfile: str) -> int | None:
+    """The live process a pid file names, or None."""
+    try:
+        pid = int(Path(pidfile).read_text().split()[0])
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import bcrypt
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.hubclient import HubSession
@@ -107,3 +107,15 @@ def instructor(browser: Browser) -> Page:
     page = browser_login(browser, "teacher")
     expect(page.locator("h1")).to_have_text("Who is where")
     return page
+
+
+def step_in(instructor: Page, link: Locator) -> Page:
+    """Click a board link into a participant's server, confirming JupyterHub's one-time
+    "authorize" page for entering somebody else's server: the new tab."""
+    with instructor.context.expect_page() as opened:
+        link.click()
+    lab = opened.value
+    lab.wait_for_load_state()
+    if "/hub/api/oauth2/authorize" in lab.url:
+        lab.click("button[type=submit]")
+    return lab

@@ -15,7 +15,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.e2e.appliance.conftest import ADDRESSES, DASHBOARD
+from tests.e2e.appliance.conftest import ADDRESSES, DASHBOARD, step_in
 from tests.e2e.compose_stack import ROOT, Stack
 from tests.e2e.hubclient import HubSession, within
 
@@ -81,13 +81,9 @@ def test_planted_script_runs_only_on_the_participants_origin(
     assert alice.save_notebook(EVIL, evil_notebook()).status_code in (200, 201)
     # alice trusts her own notebook with her own signing secret, as she may: JupyterLab
     # then runs its scripts for whoever opens it in her server.
-    kernel = alice.start_kernel()
-    try:
-        out = kernel.execute(f"import subprocess; print(subprocess.run(['jupyter', 'trust', "
-                             f"{EVIL!r}], capture_output=True, text=True).stdout)")
-        assert "Signing notebook" in out["stdout"], out
-    finally:
-        kernel.close()
+    out = alice.run(f"import subprocess; print(subprocess.run(['jupyter', 'trust', {EVIL!r}], "
+                    "capture_output=True, text=True).stdout)")
+    assert "Signing notebook" in out, out
     report = stack.home / "alice" / "attack.json"
     report.unlink(missing_ok=True)
 
@@ -105,12 +101,7 @@ def test_planted_script_runs_only_on_the_participants_origin(
     link = row.locator(f'td[data-path="{EVIL}"] a.open')
     expect(link).to_be_visible(timeout=15000)
     assert link.get_attribute("href").startswith(ADDRESSES.user("alice"))
-    with instructor.context.expect_page() as opened:
-        link.click()
-    lab = opened.value
-    lab.wait_for_load_state()
-    if "/hub/api/oauth2/authorize" in lab.url:
-        lab.click("button[type=submit]")
+    lab = step_in(instructor, link)
     try:
         within(60, lambda: read_report(report), "alice's script ran in the instructor's browser")
     finally:
@@ -124,20 +115,10 @@ def test_planted_script_runs_only_on_the_participants_origin(
 
 
 # -- the node's network, from a participant's kernel --------------------------------------
-def kernel_run(session: HubSession, code: str) -> str:
-    kernel = session.start_kernel()
-    try:
-        out = kernel.execute(code)
-    finally:
-        kernel.close()
-    assert not out["error"], out
-    return out["stdout"]
-
-
 def test_participants_cannot_take_the_ports_of_hub_proxy_and_dashboard(alice: HubSession):
     ports = sorted(ADDRESSES.internal_ports())
     spare = ports[-1] + 1  # a free port in the same range: refused for being below 1024
-    out = kernel_run(alice, (
+    out = alice.run(
         "import errno, socket\n"
         f"for port in {[*ports, spare]!r}:\n"
         "    for host in ('127.0.0.1', '0.0.0.0'):\n"
@@ -147,7 +128,7 @@ def test_participants_cannot_take_the_ports_of_hub_proxy_and_dashboard(alice: Hu
         "        except OSError as e:\n"
         "            print(port, host, errno.errorcode[e.errno])\n"
         "        finally:\n"
-        "            s.close()\n"))
+        "            s.close()\n")
     results = [line.split() for line in out.splitlines()]
     assert len(results) == 2 * (len(ports) + 1)
     assert all(result[2] == "EACCES" for result in results), out
@@ -196,11 +177,11 @@ def test_participants_cannot_reach_the_metadata_address(alice: HubSession, fake_
              "    print('reached', s.recv(100))\n"
              "except OSError as e:\n"
              "    print('refused', type(e).__name__)\n")
-    assert kernel_run(alice, probe).startswith("reached")  # the path exists without the wall
+    assert alice.run(probe).startswith("reached")  # the path exists without the wall
     env = {**os.environ, "WORKSHOP_FW_CHAIN": "WSE2E", "WORKSHOP_METADATA_ADDR": address}
     subprocess.run(["bash", str(ROOT / "etc/firewall/workshop-firewall.sh"), "apply"], env=env,
                    check=True, capture_output=True)
-    assert kernel_run(alice, probe).strip() == "refused ConnectionRefusedError"
+    assert alice.run(probe).strip() == "refused ConnectionRefusedError"
     # The hub, running as root, still reaches it: only participants are walled off.
     with socket.create_connection((address, port), 3) as s:
         assert b"user-data" in s.recv(100)
@@ -215,7 +196,7 @@ def test_removing_a_participant_ends_every_process_of_theirs(stack: Stack):
     dave.login("dave-pw")
     dave.spawn()
     dave.open_lab()
-    kernel_run(dave, "import subprocess\n"
+    dave.run("import subprocess\n"
                      "subprocess.Popen(['setsid', 'sleep', '1000'])\n"
                      "subprocess.Popen(['nohup', 'sleep', '1001'], start_new_session=True)\n")
     assert "sleep 1000" in stack.exec("pgrep", "-a", "-u", "dave", check=False).stdout

@@ -8,7 +8,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.appliance.conftest import ADDRESSES, DASHBOARD
+from tests.e2e.appliance.conftest import ADDRESSES, DASHBOARD, step_in
 from tests.e2e.compose_stack import Stack
 from tests.e2e.hubclient import HubSession
 
@@ -34,13 +34,7 @@ def test_instructor_steps_into_bobs_notebook(stack: Stack, instructor: Page, bob
     expect(row.locator(".state")).to_have_text("running", timeout=10000)
     link = row.locator(f'td[data-path="{HELP}"] a.open')
     expect(link).to_be_visible(timeout=10000)
-    with instructor.context.expect_page() as opened:
-        link.click()
-    lab = opened.value
-    lab.wait_for_load_state()
-    # Entering somebody else's server, JupyterHub asks the instructor to confirm once.
-    if "/hub/api/oauth2/authorize" in lab.url:
-        lab.click("button[type=submit]")
+    lab = step_in(instructor, link)
     lab.wait_for_url(f"{ADDRESSES.user('bob')}lab/tree/{HELP}*", timeout=60000)
     # The browser really is in bob's JupyterLab, on his notebook.
     expect(lab).to_have_title(re.compile(r"help\.ipynb"), timeout=60000)

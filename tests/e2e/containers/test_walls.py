@@ -29,16 +29,6 @@ JupyterHandler.prepare = _recording_prepare
 '''
 
 
-def kernel_stdout(session: HubSession, code: str) -> str:
-    kernel = session.start_kernel()
-    try:
-        out = kernel.execute(code)
-    finally:
-        kernel.close()
-    assert not out["error"], out
-    return out["stdout"]
-
-
 def test_containers_have_no_capabilities_and_cannot_take_the_hubs_ports(
         stack: Stack, alice: HubSession):
     alice.spawn(timeout=240)  # running again if an earlier test stopped it
@@ -47,7 +37,7 @@ def test_containers_have_no_capabilities_and_cannot_take_the_hubs_ports(
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
     assert host["PidsLimit"] and host["PidsLimit"] > 0
     ports = sorted(ADDRESSES.internal_ports())
-    out = kernel_stdout(alice, (
+    out = alice.run(
         "import errno, socket\n"
         f"for port in {[*ports, ports[-1] + 1]!r}:\n"
         "    s = socket.socket()\n"
@@ -56,7 +46,7 @@ def test_containers_have_no_capabilities_and_cannot_take_the_hubs_ports(
         "    except OSError as e:\n"
         "        print(errno.errorcode[e.errno])\n"
         "    finally:\n"
-        "        s.close()\n"))
+        "        s.close()\n")
     assert out.split() == ["EACCES"] * (len(ports) + 1), out
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.compose_stack import ROOT, port_holder
+from tests.e2e.compose_stack import ROOT, copy_checkout, port_holder
 from tests.e2e.node.acme import (
     ACME_PORT,
     DNS_MANAGEMENT_PORT,
@@ -32,7 +32,7 @@ from tests.e2e.node.acme import (
     MANAGEMENT_PORT,
     Pebble,
 )
-from tests.e2e.system_files import restore, snapshot
+from tests.e2e.system_files import pid_of, restore, snapshot
 from workshop.addresses import Addresses
 
 PROJECT = "workshop-node-e2e"
@@ -48,26 +48,6 @@ SHARED = [NGINX / "conf.d/workshop-http.conf", NGINX / "nginx.conf",
           Path("/etc/letsencrypt/renewal-hooks/deploy/workshop-reload-nginx")]
 # certbot's account at this run's pebble: pebble forgets accounts when it stops.
 PEBBLE_ACCOUNTS = Path(f"/etc/letsencrypt/accounts/127.0.0.1:{ACME_PORT}")
-
-
-def copy_checkout(target: Path) -> None:
-    """The files git knows (what an instructor's checkout has), without local data."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target / rel)
-
-
-def pid_of(pidfile: str) -> int | None:
-    try:
-        pid = int(Path(pidfile).read_text().split()[0])
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 @dataclass
