@@ -119,7 +119,7 @@ class Sender:
             size += len(part) + 1
         if not parts:
             return b"", 0, 0
-        body = envelope[:-2] + b"[" + b",".join(parts) + b"]}"
+        body = envelope[:-2] + b",".join(parts) + b"]}"  # into the empty list
         return body, len(parts), records[len(parts) - 1]["seq"]
 
     def _forget_through(self, seq: int, refused: bool = False) -> None:
