@@ -226,7 +226,10 @@ class Live:
             gate.api_instructor()
             lesson, error_after, behind_after = args()
             if not slots.take():
-                abort(503, f"{slots.limit} live streams are open already: this page polls")
+                # 429, not 503: nothing is wrong with the dashboard, there are just enough
+                # streams; the page polls and tries again in a minute.
+                abort(429, f"{slots.limit} live streams are open already: this page polls",
+                      retry_after=60)
             body = Stream(slots, self.changes, lambda: self.version(lesson),
                           lambda: self.board(lesson, error_after, behind_after))
             response = Response(body, mimetype="text/event-stream")

@@ -2,7 +2,7 @@
 
 waitress serves with a fixed pool of threads (httpserver.THREADS, 8) and a stream holds
 one for as long as it is open. So at most `MAX_STREAMS` streams run at once; a further
-page gets 503 and polls instead (static/javascripts/live.js), which costs a short request
+page gets 429 and polls instead (static/javascripts/live.js), which costs a short request
 a second and no thread in between. Each stream ends after `STREAM_SECONDS` (the browser
 reconnects at once, and its session is checked again), and says something every
 `KEEPALIVE` seconds, so a page that went away frees its thread within that time.

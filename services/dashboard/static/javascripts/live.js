@@ -2,7 +2,7 @@
 // JSON and is shown with textContent: never parsed as HTML.
 //
 // Updates come as server-sent events (GET live/stream); when the dashboard has no stream
-// to spare (503) or the browser has no EventSource, the page polls live/api/board every
+// to spare (429) or the browser has no EventSource, the page polls live/api/board every
 // second and tries the stream again after a minute.
 (function () {
   "use strict";
@@ -278,7 +278,7 @@
     });
     es.onerror = function () {
       if (source !== es) return;
-      if (es.readyState === EventSource.CLOSED) poll();  // refused (503, 401): poll instead
+      if (es.readyState === EventSource.CLOSED) poll();  // refused (429, 401): poll instead
       else mode("reconnecting…", "polling");
     };
   }
