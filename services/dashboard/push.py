@@ -3,9 +3,9 @@ within seconds it is the last cell of `instructor.ipynb` in every participant's 
 running servers included (instructornb.py says how a participant's edits are kept).
 
 Pushes and each participant's last delivery live in SQLite: after a restart, whoever
-did not get the latest version gets it. One delivery thread works through the class
-(`WORKERS` participants at a time); pushes that arrive meanwhile are delivered together
-in its next round, as one new version.
+did not get the latest version gets it. One delivery thread works through the class,
+`GROUP` participants at a time; a push that arrives meanwhile is what the rest of the
+class gets, as one new version.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,9 @@ from .instructornb import deliver, notebook
 
 MAX_SOURCE_CHARS = 10_000  # a snippet, not a dataset: ~200 lines, within the 64 KiB form limit
 MAX_PUSHES = 300  # a long day pushes tens; the notebook stays a few MB at most
-WORKERS = 4  # participants written at once: each is a short-lived process
+# Participants written by one helper process (instructornb.py), a fork each; a newer push
+# is taken up between groups.
+GROUP = 25
 LISTED = 20  # pushes the board lists
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Pusher:
         self.ledger = ledger
         self.on_change = on_change
         self._wake = threading.Event()
+        self._newer = threading.Event()  # a push arrived since this round began
         self._idle = threading.Event()
         self._idle.set()
         self._thread: threading.Thread | None = None
@@ -118,6 +120,7 @@ class Pusher:
 
     def request(self) -> None:
         self._idle.clear()
+        self._newer.set()
         self._wake.set()
 
     def wait_idle(self, timeout: float) -> bool:
@@ -136,29 +139,49 @@ class Pusher:
                 self._idle.set()
 
     def deliver_all(self) -> list[dict[str, Any]]:
-        pushes = self.store.all()
-        if not pushes:
-            return []
-        version, content = pushes[-1]["id"], notebook(pushes)
-        done = self.store.deliveries()
-        todo = [u for u in self.participants()
-                if done.get(u, {}).get("version") != version
-                or done[u]["outcome"] == "failed"]
-        with ThreadPoolExecutor(WORKERS, thread_name_prefix="push") as pool:
-            reports = list(pool.map(lambda u: self._one(u, content, version), todo))
-        if reports:
-            self.on_change()
-        return reports
+        """Bring everyone to the latest version; what was done, per delivery.
 
-    def _one(self, name: str, content: bytes, version: int) -> dict[str, Any]:
+        A push that arrives during a round ends it after the current group: whoever is
+        still waiting gets the newer version straight away, those already served after."""
+        reports: list[dict[str, Any]] = []
+        tried: set[tuple[str, int]] = set()  # a failure is retried at the next push only
+        while True:
+            pushes = self.store.all()
+            if not pushes:
+                return reports
+            version, content = pushes[-1]["id"], notebook(pushes)
+            done = self.store.deliveries()
+            todo = sorted((u for u in self.participants() if (u, version) not in tried and (
+                done.get(u, {}).get("version") != version or done[u]["outcome"] == "failed")),
+                key=lambda u: done.get(u, {}).get("version", 0))  # the longest waiting first
+            if not todo:
+                return reports
+            self._newer.clear()
+            for start in range(0, len(todo), GROUP):
+                if self._newer.is_set():
+                    break
+                group = self._deliver(todo[start:start + GROUP], content, version)
+                reports += group
+                tried.update((r["user"], version) for r in group)
+                self.on_change()
+
+    def _deliver(self, names: list[str], content: bytes, version: int
+                 ) -> list[dict[str, Any]]:
+        accounts, reports = [], []
+        for name in names:
+            try:
+                accounts.append(ensure_system_user(name, self.home_root))
+            except (OSError, ValueError, RuntimeError) as e:  # theirs alone, and said
+                reports.append({"user": name, "outcome": "failed", "error": str(e)})
         try:
-            report = deliver(ensure_system_user(name, self.home_root), content, self.ledger)
-        except Exception as e:  # a participant's failure is theirs alone, and said
-            if not isinstance(e, OSError | ValueError | RuntimeError):
-                log.exception("push to %s failed", name)
-            report = {"user": name, "outcome": "failed", "error": str(e) or type(e).__name__}
-        self.store.record(version, report)
-        return report
+            reports += deliver(accounts, content, self.ledger)
+        except Exception as e:  # the writer itself failed: everyone in the group, retried
+            log.exception("push delivery failed")
+            reports += [{"user": a.name, "outcome": "failed", "error": str(e) or
+                         type(e).__name__} for a in accounts]
+        for report in reports:
+            self.store.record(version, report)
+        return reports
 
 
 def blueprint(gate: AuthGate, store: PushStore, pusher: Pusher,

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.appliance.conftest import CHROMIUM_ARGS
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
-from tests.e2e.hubclient import HubSession, Kernel
+from tests.e2e.hubclient import HubSession, Kernel, within
 
 ADDRESSES = local_addresses(900)
 DASHBOARD = ADDRESSES.service("dashboard").rstrip("/")
@@ -121,6 +121,11 @@ def browser_login(browser: Browser, name: str, url: str = LIVE) -> Page:
 
 @pytest.fixture(scope="package")
 def board(browser: Browser) -> Page:
+    # users-sync makes teacher an instructor a few seconds after the stack starts; a
+    # login before that gets a token without the instructor's scope.
+    teacher = logged_in("teacher")
+    within(60, lambda: "instructors" in teacher.user_model().get("groups", []),
+           "teacher in the instructors group")
     page = browser_login(browser, "teacher")
     expect(page.locator("h1")).to_have_text("Live class")
     expect(page.locator("#mode")).to_have_text("live (pushed)", timeout=10000)

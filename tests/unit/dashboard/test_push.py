@@ -9,7 +9,8 @@ import os
 import pytest
 
 import dashboard.push as push_module
-from dashboard.instructornb import NAME, deliver, notebook
+from dashboard import instructornb
+from dashboard.instructornb import NAME, notebook
 from dashboard.push import MAX_SOURCE_CHARS, PushStore
 from workshop.materials import Ledger
 
@@ -38,6 +39,10 @@ def pushes(*sources: str) -> list[dict]:
     return [{"id": i + 1, "at": "2026-11-22T10:00:00+00:00", "author": "teacher",
              "kind": "markdown" if s.startswith("#") else "code", "source": s}
             for i, s in enumerate(sources)]
+
+
+def deliver(user, content: bytes, ledger: Ledger) -> dict:
+    return instructornb.deliver([user], content, ledger)[0]
 
 
 def cells(path) -> list[str]:
@@ -111,16 +116,37 @@ def test_a_failed_delivery_is_retried_and_others_still_get_theirs(client, live_a
                                                                   monkeypatch):
     (tmp_path / "home" / "alice").mkdir(parents=True)
     (tmp_path / "home" / "alice" / NAME).mkdir()  # a folder where the file would go
+    real = push_module.ensure_system_user
+    monkeypatch.setattr(push_module, "ensure_system_user", lambda name, root: (
+        (_ for _ in ()).throw(OSError("no such account")) if name == "bob" else
+        real(name, root)))
     client.post(PUSH, json={"kind": "markdown", "source": "# Break"}, headers=TEACHER)
     live = live_of(live_app)
-    real = push_module.deliver
-    monkeypatch.setattr(push_module, "deliver", lambda user, *a: (_ for _ in ()).throw(
-        OSError("disk full")) if user.name == "bob" else real(user, *a))
     reports = {r["user"]: r for r in live.pusher.deliver_all()}
-    assert reports["bob"]["outcome"] == "failed" and "disk full" in reports["bob"]["error"]
+    assert reports["bob"]["outcome"] == "failed" and "no such account" in reports["bob"]["error"]
     assert reports["alice"]["file"] == "instructor (updated).ipynb"
-    monkeypatch.setattr(push_module, "deliver", real)
+    monkeypatch.setattr(push_module, "ensure_system_user", real)
     assert [r["user"] for r in live.pusher.deliver_all()] == ["bob"]  # only the failed one
+    assert cells(tmp_path / "home" / "bob" / NAME) == ["# Break"]
+
+
+def test_a_writer_that_fails_fails_its_group_and_is_retried(client, live_app, monkeypatch):
+    def broken(jobs, content):
+        raise OSError("the writer stopped")
+
+    client.post(PUSH, json={"kind": "code", "source": "x = 1"}, headers=TEACHER)
+    live = live_of(live_app)
+    with monkeypatch.context() as patched:
+        patched.setattr(instructornb, "_run", broken)
+        assert {r["outcome"] for r in live.pusher.deliver_all()} == {"failed"}
+    assert {r["outcome"] for r in live.pusher.deliver_all()} == {"created"}
+
+
+def test_a_class_is_written_by_one_helper(tmp_path):
+    users = [own_account(f"p{i}", tmp_path / "home") for i in range(30)]
+    reports = instructornb.deliver(users, notebook(pushes("a")), Ledger(tmp_path / "l"))
+    assert [r["outcome"] for r in reports] == ["created"] * 30
+    assert all((u.home / NAME).is_file() for u in users)
 
 
 @pytest.mark.parametrize(("body", "status"), [
