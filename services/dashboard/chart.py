@@ -78,7 +78,7 @@ viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="10">
 <polygon points="{band}" fill="#9ecae1" fill-opacity="0.55"/>
 <polyline points="{top}" fill="none" stroke="#6baed6" stroke-dasharray="3,3"/>
 <polyline points="{mid}" fill="none" stroke="#08519c" stroke-width="2"/>
-<text x="{LEFT}" y="{HEIGHT - 6}">{escape(start.strftime('%H:%M'))} UTC</text>
-<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end">now (+{minutes} min) · \
-median, middle half, furthest</text>
+<text x="{LEFT}" y="{HEIGHT - 6}">{minutes} min ago</text>
+<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end">median, middle half, \
+furthest · now</text>
 </svg>"""

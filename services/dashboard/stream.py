@@ -20,9 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-MAX_STREAMS = 2  # of waitress's 8 threads: two instructors' boards, six threads for posts
+# Of waitress's 8 threads: three boards (two instructors, one page being reloaded: a page
+# that went away holds its slot until the next write to it fails), five for everything
+# else, which takes milliseconds per request.
+MAX_STREAMS = 3
 STREAM_SECONDS = 300
-KEEPALIVE = 15.0  # seconds; proxies keep the connection, a gone page is noticed
+KEEPALIVE = 5.0  # seconds; proxies keep the connection, a gone page is noticed
 # After an update, wait this long before the next: a class running cells at the same
 # moment gives one update, not sixty. Also the most an update can lag behind.
 COALESCE = 0.1

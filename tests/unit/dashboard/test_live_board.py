@@ -14,7 +14,7 @@ import pytest
 
 from dashboard.chart import progress_svg
 from dashboard.export import cell
-from dashboard.stream import Changes, Slots, Stream
+from dashboard.stream import MAX_STREAMS, Changes, Slots, Stream
 
 from .livekit import (
     ALICE,
@@ -114,7 +114,7 @@ def test_a_stream_sends_the_board_and_each_change():
 
 def test_streams_are_bounded_and_a_refused_page_is_told_to_poll(client, live_app):
     opened = [client.get(f"{LIVE}/stream", headers=TEACHER, buffered=False)
-              for _ in range(2)]
+              for _ in range(MAX_STREAMS)]
     assert all(r.status_code == 200 for r in opened)
     assert opened[0].headers["Content-Type"].startswith("text/event-stream")
     refused = client.get(f"{LIVE}/stream", headers=TEACHER)

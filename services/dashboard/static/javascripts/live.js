@@ -118,7 +118,7 @@
     var who = el("div", { class: "who" }, [name, where]);
     if (p.dropped) who.appendChild(el("span", { class: "where", title: "executions their kernels could not deliver", text: "lost " + p.dropped }));
     if (p.stuck) who.appendChild(el("span", { class: "badge", title: p.stuck.text, text: p.stuck.text }));
-    else if (helping[p.name]) who.appendChild(el("span", { class: "badge", text: "✋ help" }));
+    else if (helping[p.name]) who.appendChild(el("span", { class: "badge", text: "asks for help" }));
     var strip = el("div", { class: "strip" });
     p.states.forEach(function (state, k) {
       strip.appendChild(el("i", { class: state + (k === p.current ? " current" : ""), title: (k + 1) + ". " + d.lesson.exercises[k] }));
