@@ -70,6 +70,10 @@ class FeedStore:
         self._db.executescript(self.SCHEMA)
         self._counts: dict[str, int] = dict(self._db.execute(
             "SELECT user, COUNT(*) FROM executions GROUP BY user").fetchall())
+        # (user, kernel) -> the drop count stored: unchanged counts are not written again.
+        self._kernels: dict[tuple[str, str], int] = {
+            (u, k): d for u, k, d in self._db.execute(
+                "SELECT user, kernel, dropped FROM kernels").fetchall()}
 
     def close(self) -> None:
         with self._lock:
@@ -82,17 +86,13 @@ class FeedStore:
         when = (received or datetime.now(UTC)).astimezone(UTC).isoformat()
         user, kernel = batch["user"], batch["kernel"]
         records = batch["executions"]
-        seqs = [r["seq"] for r in records]
+        insert = (f"INSERT INTO executions ({', '.join(COLUMNS[1:])}) "
+                  f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))}) "
+                  "ON CONFLICT (user, kernel, seq) DO NOTHING RETURNING id")
+        rows = []
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            known = {s for (s,) in self._db.execute(
-                "SELECT seq FROM executions WHERE user = ? AND kernel = ? AND seq BETWEEN ? AND ?",
-                (user, kernel, min(seqs), max(seqs)))}
-            rows = []
             for r in records:
-                if r["seq"] in known:
-                    continue
-                known.add(r["seq"])
                 error = r.get("error") or {}
                 row = {"user": user, "kernel": kernel, "seq": r["seq"],
                        "at": r.get("at") or when, "received": when, "path": r.get("path"),
@@ -100,16 +100,19 @@ class FeedStore:
                        "error_name": error.get("name"), "error_message": error.get("message"),
                        "duration": r.get("duration"), "head": r.get("head") or "",
                        "source_hash": r.get("source_hash")}
-                row["id"] = self._db.execute(
-                    f"INSERT INTO executions ({', '.join(COLUMNS[1:])}) "
-                    f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))}) RETURNING id",
-                    [row[c] for c in COLUMNS[1:]]).fetchone()[0]
-                rows.append(row)
-            self._db.execute(
-                """INSERT INTO kernels (user, kernel, dropped, last_seen) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (user, kernel) DO UPDATE SET
-                   dropped = MAX(dropped, excluded.dropped), last_seen = excluded.last_seen""",
-                (user, kernel, int(batch.get("dropped") or 0), when))
+                new = self._db.execute(insert, [row[c] for c in COLUMNS[1:]]).fetchone()
+                if new is not None:  # else: stored before (a batch posted again)
+                    rows.append({**row, "id": new[0]})
+            dropped = int(batch.get("dropped") or 0)
+            if self._kernels.get((user, kernel)) != dropped:  # only what changed is written
+                self._db.execute(
+                    """INSERT INTO kernels (user, kernel, dropped, last_seen) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (user, kernel) DO UPDATE SET
+                       dropped = MAX(dropped, excluded.dropped), last_seen = excluded.last_seen""",
+                    (user, kernel, dropped, when))
+                if (user, kernel) not in self._kernels:
+                    self._forget_kernels(user)
+                self._kernels[(user, kernel)] = dropped
             self._prune(user, len(rows))
         return rows
 
@@ -121,10 +124,15 @@ class FeedStore:
                    WHERE user = ? ORDER BY id LIMIT ?)""", (user, count - self.max_per_user))
             count = self.max_per_user
         self._counts[user] = count
-        self._db.execute(
+
+    def _forget_kernels(self, user: str) -> None:
+        """A new kernel of `user`: their oldest are forgotten past `max_kernels`."""
+        gone = self._db.execute(
             """DELETE FROM kernels WHERE user = ? AND kernel NOT IN (SELECT kernel FROM
-               kernels WHERE user = ? ORDER BY last_seen DESC LIMIT ?)""",
-            (user, user, self.max_kernels))
+               kernels WHERE user = ? ORDER BY last_seen DESC LIMIT ?) RETURNING kernel""",
+            (user, user, self.max_kernels)).fetchall()
+        for (kernel,) in gone:
+            self._kernels.pop((user, kernel), None)
 
     def rows(self, user: str | None = None, after: int = 0,
              batch: int = 2000) -> Iterator[dict[str, Any]]:

@@ -12,15 +12,8 @@ from playwright.sync_api import Page, expect
 from tests.e2e.compose_stack import Stack
 from tests.e2e.hubclient import HubSession, within
 
-from .conftest import (
-    ADDRESSES,
-    DASHBOARD,
-    EVENTS,
-    EXERCISES,
-    LESSON,
-    LIVE,
-    NotebookKernel,
-)
+from .conftest import ADDRESSES, DASHBOARD, EVENTS, LIVE
+from .kit import EXERCISES, LESSON, NotebookKernel
 
 
 def tile(board: Page, user: str):

@@ -19,7 +19,8 @@ from playwright.sync_api import Page, expect
 from dashboard.lesson import source_hash
 from tests.e2e.compose_stack import ROOT, Stack
 
-from .conftest import CLASS, EVENTS, LESSON, LESSON_CELLS, logged_in
+from .conftest import CLASS, EVENTS, logged_in
+from .kit import LESSON, LESSON_CELLS
 
 CODE = [c for c in LESSON_CELLS if c["cell_type"] == "code"]
 ERRORS = [("NameError", "name 'numbers' is not defined"),
