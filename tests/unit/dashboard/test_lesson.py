@@ -94,3 +94,32 @@ def test_lessons_follow_the_materials_folder(tmp_path, monkeypatch):
     # A copy under another name is found by its cells' ids.
     assert lessons.find("renamed.ipynb", "n1", None).lesson.path == LESSON
     assert lessons.find("mine.ipynb", "zzz", None) is None
+
+
+def test_saved_copies_are_read_at_most_once_per_notebook_and_ttl(tmp_path):
+    from dashboard import copies
+    from dashboard.copies import SavedCopies
+    from dashboard.worker import FileSystemSource
+
+    lesson = parse_lesson(LESSON, notebook(lesson_cells()))
+    reads: list[tuple[str, str]] = []
+    now = [0.0]
+    cells = lesson_cells()
+    copy = json.dumps(notebook([*cells[:7], code("mine()", "own"), *cells[7:]]))
+
+    def read(user: str, path: str) -> str:
+        reads.append((user, path))
+        return copy
+
+    saved = SavedCopies(read, clock=lambda: now[0])
+    assert saved.place("alice", LESSON, lesson, "own", None) == 2
+    assert saved.place("alice", LESSON, lesson, "other", None) is None  # not in the copy
+    assert reads == [("alice", LESSON)]  # one read for both
+    now[0] += copies.TTL + 1
+    saved.place("alice", LESSON, lesson, "own", None)
+    assert len(reads) == 2
+    saved = SavedCopies(lambda u, p: (_ for _ in ()).throw(OSError("gone")))
+    assert saved.place("alice", LESSON, lesson, "own", None) is None  # unreadable: unplaced
+    # Only homes on disk are read: never a participant's server on a request thread.
+    assert SavedCopies.for_source(FileSystemSource(tmp_path)) is not None
+    assert SavedCopies.for_source(object()) is None
