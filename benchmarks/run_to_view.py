@@ -25,6 +25,7 @@ Goal (issue 14): p95 <= 0.5 s with 60 participants, nothing lost.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -104,10 +105,11 @@ def board_page(browser, polling: bool) -> Page:
 
 def dashboard_cpu(stack: Stack) -> float:
     """CPU seconds (user + system) the dashboard process has used, from the host's /proc."""
-    out = stack.compose("top", "hub").stdout
-    for line in out.splitlines():
+    lines = stack.compose("top", "hub").stdout.splitlines()
+    column = next(line.split() for line in lines if "PID" in line.split()).index("PID")
+    for line in lines:
         if "-m dashboard" in line:
-            pid = int(line.split()[1])
+            pid = int(line.split()[column])
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     raise RuntimeError("no dashboard process in the stack")
@@ -151,6 +153,22 @@ def run_simulated(sender: Sender, name: str, i: int, schedule: Schedule, ran: di
                     "head": cell["source"].split("\n")[0],
                     "source_hash": source_hash(cell["source"])})
         ran[name] = ran.get(name, 0) + 1
+
+
+STORED_DELAYS = """
+import json, sqlite3
+from datetime import datetime
+db = sqlite3.connect("file:/srv/hub/state/dashboard/feed.sqlite?mode=ro", uri=True)
+print(json.dumps([(datetime.fromisoformat(r) - datetime.fromisoformat(a)).total_seconds()
+                  for a, r in db.execute("SELECT at, received FROM executions")]))
+"""
+
+
+def stored_delays(stack: Stack) -> list[float]:
+    """For each execution: from the kernel's record to the dashboard's receipt (the part
+    of the way before the board: the kernel's sender, the proxy-free post, the token
+    check, validation, SQLite)."""
+    return json.loads(stack.exec("python3", "-c", STORED_DELAYS).stdout)
 
 
 def quantiles(values: list[float]) -> str:
@@ -225,6 +243,7 @@ def main() -> None:
             latency = [ms / 1000 - datetime.fromisoformat(at).timestamp()
                        for _, at, ms in entries]
             print(f"  {label:14} {quantiles(latency)}")
+        print(f"  {'of which stored':14} {quantiles(stored_delays(stack))}")
         stored = stats["executions"]
         dropped = sum(stats["dropped"].values())
         print(f"  lost: {total - stored} (run {total}, stored {stored}); dropped by "
