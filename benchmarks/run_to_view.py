@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "services"))
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from dashboard.lesson import source_hash  # noqa: E402
 from etc.ipython.workshop_feed.sender import Sender  # noqa: E402
@@ -97,8 +97,7 @@ def board_page(browser, polling: bool) -> Page:
     page.wait_for_selector("#grid .tile")
     page.select_option("#lesson", LESSON)
     want = "polling every second" if polling else "live (pushed)"
-    page.wait_for_function(f"document.getElementById('mode').textContent === '{want}'",
-                           timeout=30000)
+    expect(page.locator("#mode")).to_have_text(want, timeout=30000)
     page.evaluate(OBSERVER)
     return page
 
