@@ -47,6 +47,7 @@ STUCK_ERROR_MINUTES = 3
 BEHIND_MINUTES = 5
 TICK = 15  # seconds: the board is redrawn at least this often ("for 4 min" grows)
 ROSTER_SECONDS = 2.0  # users.txt is read at most this often for the board
+BOARDS_KEPT = 8  # boards kept for other pages asking for the same (lessons x thresholds)
 
 
 def _minutes(name: str, default: int) -> timedelta:
@@ -72,6 +73,8 @@ class Live:
         self._guarded = GuardedRoster(users, last_good_path(status_path()))
         self._roster: tuple[float, list[str], frozenset[str]] = (0.0, [], frozenset())
         self._refresh_lock = threading.Lock()
+        self._boards: dict[tuple[Any, ...], dict[str, Any]] = {}  # the latest, by version
+        self._boards_lock = threading.Lock()
         self.pusher = push.Pusher(self.pushes, self.participants, settings.home_root,
                                   Ledger(state / "pushes"), self.changes.bump)
         if start_pusher:
@@ -132,8 +135,23 @@ class Live:
 
     def board(self, lesson: str | None, error_after: timedelta,
               behind_after: timedelta) -> dict[str, Any]:
+        """The board for one lesson and thresholds; computed once per version however many
+        pages (streams and pollers) ask for it."""
         self.refresh()
         version = self.version(lesson)
+        key = (version, lesson, error_after, behind_after)
+        with self._boards_lock:
+            if key in self._boards:
+                return self._boards[key]
+        data = self._board(version, lesson, error_after, behind_after)
+        with self._boards_lock:
+            self._boards[key] = data
+            while len(self._boards) > BOARDS_KEPT:
+                self._boards.pop(next(iter(self._boards)))
+        return data
+
+    def _board(self, version: str, lesson: str | None, error_after: timedelta,
+               behind_after: timedelta) -> dict[str, Any]:
         path = self.choose(lesson)
         current = self.lessons.all().get(path or "")
         n = len(current.exercises) if current else 0
