@@ -102,7 +102,9 @@
     if (!p.last) return el("div", { class: "last", text: "nothing run yet" });
     var text = p.last.ok ? "✓ " + (p.last.head.split("\n")[0] || "(empty cell)")
       : "✗ " + p.last.error.name + ": " + p.last.error.message.split("\n")[0];
-    return el("div", { class: "last " + (p.last.ok ? "ok" : "error"), title: p.last.head,
+    var took = p.last.duration == null ? "" : "\n(ran " + p.last.duration.toFixed(2) + " s, " +
+      (p.last.path || "notebook unknown") + ")";
+    return el("div", { class: "last " + (p.last.ok ? "ok" : "error"), title: p.last.head + took,
       text: text + " · " + ago(p.last.at) });
   }
 
