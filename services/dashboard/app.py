@@ -24,6 +24,7 @@ from .capacity import host_memory
 from .contents_source import choose_source
 from .door import FORM_BODY_MAX, Door
 from .events import EventStore
+from .live import Live
 from .render import Renderer
 from .servers import Servers
 from .settings import Settings
@@ -102,14 +103,18 @@ def create_app(settings: Settings, gate: AuthGate | None = None, *,
         # table for the app alone (tests, another server).
         request.max_content_length = door.body_limit(request.method, request.path)
 
-    app.register_blueprint(api.blueprint(store, gate, [on_event]), url_prefix=prefix)
     lab_url = (lambda user: addresses.user(user, "lab/tree/")) if addresses.subdomains else None
+    live = Live(settings, users, servers, lab_url, source, start_pusher=start_worker)
+    app.extensions["dashboard"]["live"] = live
+    app.register_blueprint(api.blueprint(store, gate, [on_event, live.on_event]),
+                           url_prefix=prefix)
     app.register_blueprint(pages.blueprint(gate, renderer, source, users, stats, servers,
                                            actions_log, lab_url), url_prefix=prefix)
     app.register_blueprint(actions.blueprint(
         gate, servers, actions_log, users, materials=settings.materials_dir,
         ledger=Ledger(settings.ledger_dir), home_root=settings.home_root), url_prefix=prefix)
     app.register_blueprint(people.blueprint(gate, users), url_prefix=prefix)
+    live.register(app, gate, prefix)  # the live class view: board, help, push, export
 
     @app.get(f"{prefix}/health")
     def health():

@@ -35,6 +35,7 @@ from .spawner import WorkshopHomes
 
 MEM_LIMIT = "1G"  # a pandas exercise fits; 30 participants on a 32 GB node still leave room
 CPU_LIMIT = 1.0  # a busy loop takes one core, never the whole node
+IPYTHON_CONFIG = "/etc/ipython"  # the kernels' system-wide IPython config (execution feed)
 _CONTAINER_ID = re.compile(r"/containers/([0-9a-f]{64})/")
 
 
@@ -137,11 +138,12 @@ class WorkshopDockerSpawner(WorkshopHomes, DockerSpawner):
     def _cpu_limit(self) -> float:
         return CPU_LIMIT
 
-    async def _host_sources(self) -> tuple[str, str]:
-        """Host paths of the homes' root and of the Jupyter config."""
+    async def _host_sources(self) -> tuple[str, str, str | None]:
+        """Host paths of the homes' root, the Jupyter config and the kernels' IPython
+        config (None when the hub has none: then kernels run without the execution feed)."""
         home, config = self.host_home_root, self.host_jupyter_config
         if home and config:
-            return home, config
+            return home, config, None
         try:
             mountinfo = Path("/proc/self/mountinfo").read_text()
         except OSError:
@@ -151,23 +153,26 @@ class WorkshopDockerSpawner(WorkshopHomes, DockerSpawner):
             if Path("/.dockerenv").exists():
                 raise RuntimeError("cannot tell which container the hub runs in: set "
                                    "WORKSHOP_HOST_HOME and WORKSHOP_HOST_JUPYTER_CONFIG")
-            return home or self.home_root, config or self.jupyter_config  # hub on the host
+            # the hub on the host
+            return home or self.home_root, config or self.jupyter_config, IPYTHON_CONFIG
         mounts = (await self.docker("inspect_container", container))["Mounts"]
         home = home or host_path(mounts, self.home_root) or ""
         config = config or host_path(mounts, self.jupyter_config) or ""
         if not (home and config):
             raise RuntimeError(f"{self.home_root} and {self.jupyter_config} must be bind "
                                "mounts of the hub's container (see docker-compose.yml)")
-        return home, config
+        return home, config, host_path(mounts, IPYTHON_CONFIG)
 
     async def start(self):  # type: ignore[override]
         account = await self.prepare_home()
-        home_src, config_src = await self._host_sources()
+        home_src, config_src, ipython_src = await self._host_sources()
         name, home = self.user.name, str(account.home)
         self.volumes = {
             f"{home_src.rstrip('/')}/{name}": home,
             config_src: {"bind": "/etc/jupyter", "mode": "ro"},
         }
+        if ipython_src:  # every kernel reports its executions, as in the hub's container
+            self.volumes[ipython_src] = {"bind": IPYTHON_CONFIG, "mode": "ro"}
         # The participant's own uid:gid, as on the host: files in the home stay theirs,
         # and the 0700 home keeps out everyone else, container or not.
         self.extra_create_kwargs = {**self._dict(self.extra_create_kwargs),

@@ -82,7 +82,7 @@ def material_path(rel: str) -> str:
     return str(path)
 
 
-def _updated_name(home: Path, rel: str) -> str:
+def updated_name(home: Path, rel: str) -> str:
     p = PurePosixPath(rel)
     for n in range(1, 1000):
         label = "updated" if n == 1 else f"updated {n}"
@@ -148,7 +148,7 @@ def _plan(files: dict[str, Path], home: Path, given: dict[str, str],
             report.kept.append(rel)
             given[rel] = digest
         else:
-            writes[_updated_name(home, rel)] = _Write(rel, src, digest)
+            writes[updated_name(home, rel)] = _Write(rel, src, digest)
             report.kept.append(rel)
     return writes
 

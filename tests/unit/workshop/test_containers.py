@@ -32,6 +32,7 @@ MOUNTINFO = f"""\
 MOUNTS = [
     {"Type": "bind", "Source": "/srv/class/home", "Destination": "/home"},
     {"Type": "bind", "Source": "/srv/class/etc/jupyter", "Destination": "/etc/jupyter"},
+    {"Type": "bind", "Source": "/srv/class/etc/ipython", "Destination": "/etc/ipython"},
     {"Type": "bind", "Source": "/elsewhere/alice", "Destination": "/home/alice/shared"},
     {"Type": "volume", "Source": "/var/lib/docker/volumes/x/_data", "Destination": "/srv"},
 ]
@@ -112,8 +113,8 @@ def test_start_asks_for_the_participants_container(monkeypatch):
         self.oauth_access_scopes = self.workshop_access_scopes()
         return account
 
-    async def host_sources(self: WorkshopDockerSpawner) -> tuple[str, str]:
-        return "/srv/class/home/", "/srv/class/etc/jupyter"
+    async def host_sources(self: WorkshopDockerSpawner) -> tuple[str, str, str | None]:
+        return "/srv/class/home/", "/srv/class/etc/jupyter", "/srv/class/etc/ipython"
 
     async def docker_start(self: DockerSpawner) -> tuple[str, int]:
         seen.update(volumes=self.volumes, create=self.extra_create_kwargs,
@@ -127,7 +128,9 @@ def test_start_asks_for_the_participants_container(monkeypatch):
     assert (ip, port) == ("127.0.0.1", seen["port"]) and 1024 < port < 65536
     assert seen["volumes"] == {
         "/srv/class/home/alice": "/home/alice",
-        "/srv/class/etc/jupyter": {"bind": "/etc/jupyter", "mode": "ro"}}
+        "/srv/class/etc/jupyter": {"bind": "/etc/jupyter", "mode": "ro"},
+        # the kernels' IPython config: the execution feed in every container too
+        "/srv/class/etc/ipython": {"bind": "/etc/ipython", "mode": "ro"}}
     assert seen["create"] == {"user": "2001:2001", "working_dir": "/home/alice"}
     assert seen["host"] == {"memswap_limit": 256 * 1024**2,  # no swap on top of the limit
                             # walls: no capability (no port below 1024), no setuid, no
@@ -139,7 +142,7 @@ def test_start_asks_for_the_participants_container(monkeypatch):
 def test_host_sources_from_settings_or_refused(monkeypatch):
     s = WorkshopDockerSpawner(user=user(), host_home_root="/a/home",
                               host_jupyter_config="/a/etc/jupyter")
-    assert asyncio.run(s._host_sources()) == ("/a/home", "/a/etc/jupyter")
+    assert asyncio.run(s._host_sources()) == ("/a/home", "/a/etc/jupyter", None)
 
     inspected = WorkshopDockerSpawner(user=user())
     calls: list[tuple[str, str]] = []
@@ -151,10 +154,10 @@ def test_host_sources_from_settings_or_refused(monkeypatch):
     monkeypatch.setattr(inspected, "docker", fake_docker)
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: MOUNTINFO)
     assert asyncio.run(inspected._host_sources()) == (
-        "/srv/class/home", "/srv/class/etc/jupyter")
+        "/srv/class/home", "/srv/class/etc/jupyter", "/srv/class/etc/ipython")
     assert calls == [("inspect_container", CID)]
 
-    monkeypatch.setattr(inspected, "docker", lambda *a: _async({"Mounts": MOUNTS[3:]}))
+    monkeypatch.setattr(inspected, "docker", lambda *a: _async({"Mounts": MOUNTS[4:]}))
     with pytest.raises(RuntimeError, match="bind"):
         asyncio.run(inspected._host_sources())
 
