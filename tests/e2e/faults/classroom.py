@@ -96,7 +96,8 @@ class Board:
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.http.get(self.addresses.service("dashboard", path), params=params,
-                             headers={"Authorization": f"token {self.token}"}, timeout=30)
+                             headers={"Authorization": f"token {self.token}",
+                                      "Accept": "application/json"}, timeout=30)
 
     def summary(self, path: str, since: int = -1) -> dict[str, Any]:
         r = self.get(f"api/summary/{path}", since=since)

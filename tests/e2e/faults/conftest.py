@@ -29,7 +29,7 @@ from tests.e2e.faults.classroom import (
     password,
     users_txt,
 )
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import HubSession, within
 
 PROJECT = "workshop-faults-e2e"
 ADDRESSES = local_addresses(840)
@@ -39,7 +39,8 @@ OTHERS = [f"other{n:02d}" for n in range(30)]
 PROBES = [f"probe{n}" for n in range(5)]
 MONSTER = "mallory"
 TEACHER = "teacher"
-USERS = users_txt([*LOAD, *OTHERS, *PROBES, MONSTER], [TEACHER])
+USERS_IN_CLASS = [*LOAD, *OTHERS, *PROBES, MONSTER]
+USERS = users_txt(USERS_IN_CLASS, [TEACHER])
 
 
 @pytest.fixture(scope="package")
@@ -62,7 +63,14 @@ def stack() -> Iterator[Stack]:
 def tokens(stack: Stack) -> dict[str, str]:
     started = time.monotonic()
     minted = mint_tokens([*LOAD, *OTHERS, *PROBES, TEACHER], ADDRESSES)
-    print(f"\n{len(minted)} logins and tokens in {time.monotonic() - started:.1f}s")
+    # users-sync makes the accounts first and the groups (instructors, participants) after
+    # them: until then the teacher's token is a participant's.
+    board = Board(ADDRESSES, minted[TEACHER])
+    within(120, lambda: board.get("users").status_code == 200
+           and len(board.get("users").json()["participants"]) == len(USERS_IN_CLASS),
+           "users-sync put everybody in their group")
+    print(f"\n{len(minted)} logins and tokens, class in force, in "
+          f"{time.monotonic() - started:.1f}s")
     return minted
 
 

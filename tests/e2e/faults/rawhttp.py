@@ -7,6 +7,7 @@ byte, through the proxy's public port with the Host of the address it is meant f
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 from dataclasses import dataclass
@@ -47,7 +48,11 @@ def send(base_url: str, method: str, target: str, *, body: bytes | None = None,
             conn.putheader(name, value)
         if body is not None and "content-length" not in sent:
             conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
+        # The answer may come before the whole body is sent (a refusal judged from the
+        # headers), and the proxy then closes its side: read the answer all the same, as
+        # urllib3 and browsers do.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            conn.endheaders(body)
         response = conn.getresponse()
         data = response.read()
         return Answer(response.status, {k.lower(): v for k, v in response.getheaders()},
