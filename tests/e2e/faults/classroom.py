@@ -129,6 +129,18 @@ def mint_tokens(names: Iterable[str], addresses: Addresses, workers: int = 4
         return dict(pool.map(one, names))
 
 
+def wait_in_force(board: Board, participants: int, timeout: float = 120) -> None:
+    """Until users-sync has put everybody in their group: it makes the accounts first and
+    the groups (instructors, participants) after them, and until then an instructor's
+    token is a participant's."""
+
+    def in_force() -> bool:
+        r = board.get("users")
+        return r.status_code == 200 and len(r.json()["participants"]) == participants
+
+    within(timeout, in_force, "users-sync put everybody in their group")
+
+
 def participants(tokens: dict[str, str], home_root: Path, timeout: float = 120
                  ) -> dict[str, Participant]:
     """Everyone in `tokens` with their home (made by users-sync: waited for) and owner."""

@@ -28,8 +28,9 @@ from tests.e2e.faults.classroom import (
     participants,
     password,
     users_txt,
+    wait_in_force,
 )
-from tests.e2e.hubclient import HubSession, within
+from tests.e2e.hubclient import HubSession
 
 PROJECT = "workshop-faults-e2e"
 ADDRESSES = local_addresses(840)
@@ -63,12 +64,7 @@ def stack() -> Iterator[Stack]:
 def tokens(stack: Stack) -> dict[str, str]:
     started = time.monotonic()
     minted = mint_tokens([*LOAD, *OTHERS, *PROBES, TEACHER], ADDRESSES)
-    # users-sync makes the accounts first and the groups (instructors, participants) after
-    # them: until then the teacher's token is a participant's.
-    board = Board(ADDRESSES, minted[TEACHER])
-    within(120, lambda: board.get("users").status_code == 200
-           and len(board.get("users").json()["participants"]) == len(USERS_IN_CLASS),
-           "users-sync put everybody in their group")
+    wait_in_force(Board(ADDRESSES, minted[TEACHER]), len(USERS_IN_CLASS))
     print(f"\n{len(minted)} logins and tokens, class in force, in "
           f"{time.monotonic() - started:.1f}s")
     return minted
