@@ -212,6 +212,8 @@ class LingeringChannel(HTTPChannel):
             return
         try:
             data = self.socket.recv(LINGER_READ)
+        except BlockingIOError:
+            return  # woken without data: keep waiting
         except OSError:
             data = b""
         self.drained += len(data)

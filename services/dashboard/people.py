@@ -27,7 +27,7 @@ from .auth import AuthGate
 from .pages import page_headers
 
 # What a JSON addition may say, and of which type. Anything else is refused, not guessed:
-# `"instructor": "yes"` silently added a participant, and a misspelt field was dropped.
+# `"instructor": "yes"` added a participant, not an instructor; a misspelt field was dropped.
 JSON_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,), "password": (str, type(None)),
                                             "instructor": (bool,)}
 _TYPE_NAMES = {str: "a string", type(None): "null", bool: "true or false"}
