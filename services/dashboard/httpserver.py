@@ -12,7 +12,13 @@ could answer 401. Here:
   REQUEST_TIMEOUT (slowloris);
 - the body is judged from the headers before it is read (door.py): without credentials,
   or larger than its route takes, the answer is 401/413 at once, in JSON like the app's
-  own errors, and the connection is closed without reading the rest.
+  own errors, and the rest of the body is never stored;
+- after such an answer the connection closes the way nginx's does ("lingering close"):
+  the answer goes out, then whatever the client still sends is read and thrown away for
+  a moment before the socket closes. Closing with unread bytes in the socket makes the
+  kernel send a reset, and a reset arriving before the client read the answer destroys
+  it: behind configurable-http-proxy, still streaming the body, a 10 MB POST got the
+  proxy's "503 write ECONNRESET" page instead of the 401/413 (tests/e2e/faults).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import Error, RequestEntityTooLarge
 
 from .door import LARGEST_BODY, Door, Refusal
@@ -71,6 +77,14 @@ INBUF_OVERFLOW = 256 * KiB
 # route writing more than OUTBUF_HIGH_WATERMARK waits for the client.
 OUTBUF_OVERFLOW = 1 * MiB
 OUTBUF_HIGH_WATERMARK = 8 * MiB
+# After an error answer (a refused body), the rest of the body is read and dropped for at
+# most this long, and at most as much as the largest body any route takes: a proxy
+# streaming a body nginx let through (100 MiB at most) finishes sending it over the
+# loopback in well under a second and then reads the answer. A client sending more, or
+# trickling, is cut off with a reset: it was not going to be answered anyway.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = LARGEST_BODY
+LINGER_READ = 256 * KiB  # per read while draining (waitress reads 8 KiB for requests)
 
 
 def settings() -> dict[str, Any]:
@@ -162,6 +176,52 @@ class DoorParser(HTTPRequestParser):
         return not self.completed and now - self.started > limit
 
 
+class LingeringErrorTask(ErrorTask):
+    """waitress's error answer (a door refusal, a malformed request): it closes the
+    connection with the request's body unread, so the channel lingers first."""
+
+    def execute(self) -> None:
+        self.channel.linger_after_close = True
+        super().execute()
+
+
+class LingeringChannel(HTTPChannel):
+    """A channel that, after an error answer, half-closes and drains before closing."""
+
+    error_task_class = LingeringErrorTask
+    linger_after_close = False
+    linger_until: float | None = None  # set while draining
+    drained = 0
+
+    def handle_close(self) -> None:
+        if self.linger_after_close and self.linger_until is None and self.connected:
+            try:
+                # The answer is flushed (waitress closes only then): FIN after it.
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the client is gone already: nothing to protect
+            else:
+                self.linger_until = time.monotonic() + LINGER_SECONDS
+                self.will_close = False  # readable() again, and nothing more to write
+                return
+        super().handle_close()
+
+    def handle_read(self) -> None:
+        if self.linger_until is None:
+            super().handle_read()
+            return
+        try:
+            data = self.socket.recv(LINGER_READ)
+        except BlockingIOError:
+            return  # woken without data: keep waiting
+        except OSError:
+            data = b""
+        self.drained += len(data)
+        # End of the body (the client closed), or enough: close for real.
+        if not data or self.drained > LINGER_BYTES or time.monotonic() > self.linger_until:
+            super().handle_close()
+
+
 class DoorServer(TcpWSGIServer):
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # idle connections
@@ -170,6 +230,9 @@ class DoorServer(TcpWSGIServer):
             request = channel.request  # the request being received, if any
             if isinstance(request, DoorParser) and request.late(clock):
                 channel.will_close = True
+            lingering = getattr(channel, "linger_until", None)
+            if lingering is not None and clock > lingering:
+                channel.will_close = True  # a client that neither sends nor closes
 
     def stop(self) -> None:
         """Stop serving, from any thread: the loop closes every socket and `run` returns."""
@@ -181,7 +244,7 @@ class DoorServer(TcpWSGIServer):
 
 def server_class(door: Door) -> type[DoorServer]:
     parser = type("DashboardParser", (DoorParser,), {"door": door})
-    channel = type("DashboardChannel", (HTTPChannel,), {"parser_class": parser})
+    channel = type("DashboardChannel", (LingeringChannel,), {"parser_class": parser})
     return type("DashboardServer", (DoorServer,), {"channel_class": channel})
 
 

@@ -26,6 +26,27 @@ from workshop.syncstatus import last_good_path, read_status, status_path
 from .auth import AuthGate
 from .pages import page_headers
 
+# What a JSON addition may say, and of which type. Anything else is refused, not guessed:
+# `"instructor": "yes"` added a participant, not an instructor; a misspelt field was dropped.
+JSON_FIELDS: dict[str, tuple[type, ...]] = {"name": (str,), "password": (str, type(None)),
+                                            "instructor": (bool,)}
+_TYPE_NAMES = {str: "a string", type(None): "null", bool: "true or false"}
+
+
+def json_addition(body: Any) -> dict[str, Any]:
+    """The JSON body of `POST /users`, checked: known fields only, each of its type;
+    abort(400) saying what is wrong otherwise."""
+    if not isinstance(body, dict):
+        abort(400, "expected a JSON object with name (and password, instructor)")
+    unknown = sorted(set(body) - JSON_FIELDS.keys())
+    if unknown:
+        listed = ", ".join(repr(name)[:40] for name in unknown[:5])
+        abort(400, f"unknown field(s) {listed}; known are: {', '.join(JSON_FIELDS)}")
+    for name, types in JSON_FIELDS.items():
+        if name in body and not isinstance(body[name], types):
+            abort(400, f"{name} must be " + " or ".join(_TYPE_NAMES[t] for t in types))
+    return body
+
 
 class HeldBack(ValueError):
     """users.txt is held back by the guard: no additions until it is fixed."""
@@ -84,9 +105,7 @@ def blueprint(gate: AuthGate, users: RosterFile, *,
         as_json = request.is_json
         if as_json:
             gate.api_instructor()
-            body = request.get_json(silent=True)
-            if not isinstance(body, dict):
-                abort(400, "expected a JSON object with name (and password, instructor)")
+            body = json_addition(request.get_json(silent=True))
         else:
             who = gate.page_instructor()
             if isinstance(who, Response):

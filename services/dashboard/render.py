@@ -177,6 +177,16 @@ class Renderer:
         with self._lock:
             return sorted(self._statuses)
 
+    def stale_summaries(self) -> list[str]:
+        """Notebook paths whose summary does not show their fragments as they are: a
+        summary follows its views by the worker's `summary_lag`, and a dashboard killed
+        in between leaves it showing the save before (with nothing left to re-render)."""
+        with self._lock:
+            return sorted(path for path, parts in self._parts.items() if {
+                user: int(part["mtime_ns"]) / 1e9 for user, part in parts.items()} != {
+                user: facts.get("mtime") for user, facts in
+                self._statuses.get(path, {}).get("participants", {}).items()})
+
     # -- rendering ----------------------------------------------------------------------
     def render(self, user: str, path: str, content: bytes | str | Mapping[str, Any],
                mtime_ns: int) -> Facts:

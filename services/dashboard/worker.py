@@ -190,6 +190,8 @@ class RenderWorker:
         for path in self.renderer.paths():
             if path not in had_parts:
                 self.request_summary(path)  # a column nobody has: removed
+        for path in self.renderer.stale_summaries():
+            self.request_summary(path)  # behind its fragments (killed before writing it)
         return queued
 
     # -- the threads --------------------------------------------------------------------

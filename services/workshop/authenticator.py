@@ -97,7 +97,12 @@ class UsersFileAuthenticator(Authenticator):
         return verdict.roster
 
     async def authenticate(self, handler, data):  # type: ignore[override]
-        name = self.normalize_username(data.get("username", ""))
+        if not isinstance(data.get("username"), str):
+            # JupyterHub's login handler answers a refused login with the form again,
+            # filled from data["username"]: a post without the field was its 500
+            # (KeyError). Say what is wrong instead; it tells nothing about anybody.
+            raise web.HTTPError(400, reason="The login form needs a username")
+        name = self.normalize_username(data["username"])
         password = data.get("password", "")
         roster = self.current_roster()
         if roster is None:

@@ -166,14 +166,16 @@ class HubSession:
         r.raise_for_status()
         return r
 
-    def server_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def server_api(self, method: str, path: str, timeout: float = 60,
+                   **kwargs: Any) -> requests.Response:
         xsrf = self._cookie("_xsrf", self.addresses.user_host(self.name), f"/user/{self.name}/")
         return self.http.request(method, f"{self.server_url}/api{path}",
-                                 headers={"X-XSRFToken": xsrf}, timeout=60, **kwargs)
+                                 headers={"X-XSRFToken": xsrf}, timeout=timeout, **kwargs)
 
-    def save_notebook(self, path: str, cells: list[dict[str, Any]]) -> requests.Response:
+    def save_notebook(self, path: str, cells: list[dict[str, Any]],
+                      timeout: float = 60) -> requests.Response:
         notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
-        return self.server_api("PUT", f"/contents/{path}",
+        return self.server_api("PUT", f"/contents/{path}", timeout=timeout,
                                json={"type": "notebook", "format": "json",
                                      "content": notebook})
 

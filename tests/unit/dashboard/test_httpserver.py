@@ -189,6 +189,39 @@ def test_a_200_mib_body_without_a_token_is_refused_before_it_is_read(app):
         assert spooled() == before
 
 
+@pytest.mark.parametrize(("headers", "status"), [("", 401),
+                                                  ("Authorization: token x\r\n", 413)])
+def test_a_refused_body_sent_in_full_still_gets_its_answer(app, headers, status):
+    # What a proxy does (configurable-http-proxy streams the body on): send all of it,
+    # then read. Closed with the body unread, the socket reset the connection and the
+    # answer was lost (the proxy's 503 page); now the rest is read and dropped first.
+    with serving(app) as (_, port):
+        before = spooled()
+        for _ in range(3):
+            s = connect(port)
+            s.sendall(post_head(EVENTS, 10 * MiB, headers) + b"x" * (10 * MiB))
+            got, _, body = read_response(s, timeout=5)
+            assert got == status and json.loads(body)["status"] == status
+            s.close()
+        assert spooled() == before
+
+
+def test_a_client_that_keeps_the_connection_open_is_cut_off_after_lingering(app):
+    with serving(app, cleanup_interval=0.2) as (_, port):
+        s = connect(port)
+        s.sendall(post_head(EVENTS, 10 * MiB) + b"x" * MiB)
+        assert read_response(s)[0] == 401
+        started = time.monotonic()
+        s.settimeout(httpserver.LINGER_SECONDS + 3)
+        assert s.recv(10) == b""  # the server's FIN came with the answer
+        with pytest.raises(OSError):  # and it stops listening after LINGER_SECONDS
+            while time.monotonic() - started < httpserver.LINGER_SECONDS + 3:
+                s.sendall(b"x" * 65536)
+                time.sleep(0.05)
+        assert time.monotonic() - started < httpserver.LINGER_SECONDS + 3
+        s.close()
+
+
 def test_the_spool_measurement_sees_a_body_that_is_read(app):
     # The control for the test above: an instructor's upload is read, and spooled.
     with serving(app) as (_, port):

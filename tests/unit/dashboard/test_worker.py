@@ -233,6 +233,33 @@ def test_catch_up_rewrites_a_missing_summary_without_rendering_views(tmp_path, h
         again.stop()
 
 
+def test_catch_up_rewrites_a_summary_older_than_its_fragments(tmp_path, homes,
+                                                            renderer_factory):
+    # Killed (-9) between a participant's view and the summary that follows it by
+    # `summary_lag`: view and fragment are current, the summary still shows the save
+    # before. Nothing re-renders (nothing is stale), so only catch-up can notice.
+    out = tmp_path / "out"
+    first = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
+    assert first.wait_idle(10)
+    first.stop()
+    bob = homes / "bob" / PATH
+    write(bob, notebook(code("1/0", 7, error())))
+    mtime = time.time_ns() + 10**9
+    os.utime(bob, ns=(mtime, mtime))
+    renderer = renderer_factory(out)
+    renderer.render("bob", PATH, bob.read_bytes(), mtime)  # and no write_summary: killed
+    assert renderer.status(PATH)["participants"]["bob"]["mtime"] != mtime / 1e9
+
+    again = RenderWorker(renderer_factory(out), GatedSource(homes)).start()
+    try:
+        assert again.wait_idle(10)
+        assert again.source.reads == []  # the views were current: none rendered again
+        facts = again.renderer.status(PATH)["participants"]["bob"]
+        assert facts["mtime"] == mtime / 1e9 and facts["last_error"] is True
+    finally:
+        again.stop()
+
+
 def test_rescans_pick_up_notebooks_changed_without_a_save_event(tmp_path, homes,
                                                                 renderer_factory):
     w = RenderWorker(renderer_factory(tmp_path / "out"), GatedSource(homes),

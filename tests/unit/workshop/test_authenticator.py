@@ -43,6 +43,14 @@ def test_logins(authenticator):
     assert login(authenticator, "alice", "x" * 100) is None  # over bcrypt's limit
 
 
+def test_a_form_without_a_username_is_a_400_not_the_hubs_500(authenticator):
+    # JupyterHub re-renders the form with data["username"] after a refused login: a post
+    # without the field raised KeyError there (found by tests/e2e/faults).
+    with pytest.raises(web.HTTPError) as refused:
+        asyncio.run(authenticator.authenticate(None, {"password": "x"}))
+    assert refused.value.status_code == 400 and "username" in refused.value.reason
+
+
 def test_while_users_txt_is_truncated_logins_use_the_last_good_list(authenticator, tmp_path):
     assert login(authenticator, "alice", "alice-pw")
     (tmp_path / "users.txt").write_text("")  # an editor mid-save
