@@ -151,7 +151,10 @@ c.JupyterHub.services = [
     {
         "name": "dashboard",
         "url": ADDRESSES.dashboard_url,
-        "command": [sys.executable, "-m", "dashboard"],
+        # Started again at once if it ever dies (workshop/supervise.py): the hub itself
+        # would notice only on its next poll, half a minute of lost save events later.
+        "command": [sys.executable, "-m", "workshop.supervise", "--",
+                    sys.executable, "-m", "dashboard"],
         "cwd": SERVICES,
         "display": True,
         # Our own service: no "authorize this application?" page at every login.

@@ -153,5 +153,14 @@ class Stack:
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
 
+    # The dashboard itself, not the supervisor that starts it again (workshop/supervise.py),
+    # whose command line ends the same way.
+    DASHBOARD_PROCESS = "^[^ ]*python3 -m dashboard"
+
+    def dashboard_pid(self) -> int:
+        """The dashboard process's pid in the hub's container, 0 when there is none."""
+        out = self.exec("pgrep", "-f", self.DASHBOARD_PROCESS, check=False).stdout.split()
+        return int(out[0]) if out else 0
+
     def uid_of(self, user: str) -> int:
         return int(self.exec("id", "-u", user).stdout.strip())

@@ -9,7 +9,7 @@ import requests
 
 from tests.e2e.appliance.conftest import DASHBOARD, EVENTS
 from tests.e2e.compose_stack import Stack
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import HubSession, within
 
 HEALTH = f"{DASHBOARD}/health"
 
@@ -73,34 +73,33 @@ def test_same_key_updates_and_keeps_id_and_filters_work(
     assert r.status_code == 403
 
 
-def dashboard_pid(stack: Stack) -> int:
-    out = stack.exec("pgrep", "-f", "python3 -m dashboard", check=False).stdout.split()
-    return int(out[0]) if out else 0
-
 
 def test_events_survive_a_restart_of_the_dashboard_and_saves_survive_its_absence(
         stack: Stack, alice: HubSession, teacher_token: str):
     token = alice.new_token()
     stored = post(token, event("alice", "day2/persist.ipynb")).json()
-    pid = dashboard_pid(stack)
+    pid = stack.dashboard_pid()
     assert pid
-    stack.exec("kill", str(pid))
-    # While the dashboard is down, saving a notebook still succeeds.
+    stack.exec("kill", "-9", str(pid))  # a crash
+    # While the dashboard is down, saving a notebook still succeeds, at once.
+    started = time.monotonic()
     r = alice.save_notebook("while-down.ipynb", [])
     assert r.status_code in (200, 201), r.text
-    # JupyterHub restarts its managed service; the events are still there.
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if dashboard_pid(stack) not in (0, pid):
-            try:
-                if requests.get(HEALTH, timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-        time.sleep(0.5)
-    else:
-        raise AssertionError("the hub did not restart the dashboard service")
-    r = requests.get(EVENTS, params={"path": "day2/persist.ipynb"},
-                     headers={"Authorization": f"token {teacher_token}"}, timeout=10)
+    assert time.monotonic() - started < 1.0
+    # Its supervisor starts it again within seconds; the events are still there, and the
+    # save made meanwhile arrives too (the save hook sends it again).
+    auth = {"Authorization": f"token {teacher_token}"}
+    def back() -> bool:
+        try:
+            return (stack.dashboard_pid() not in (0, pid)
+                    and requests.get(HEALTH, timeout=2).status_code == 200)
+        except requests.RequestException:
+            return False
+
+    took = within(30, back, "the dashboard is back")
+    print(f"\ndashboard back {took:.1f}s after the crash")
+    r = requests.get(EVENTS, params={"path": "day2/persist.ipynb"}, headers=auth, timeout=10)
     assert [e["id"] for e in r.json()] == [stored["id"]]
-    assert "save event for while-down.ipynb not delivered" in stack.logs()
+    within(40, lambda: requests.get(EVENTS, params={"path": "while-down.ipynb"},
+                                    headers=auth, timeout=10).json(),
+           "the save made while the dashboard was down arrives")

@@ -21,10 +21,6 @@ def cell(marker: str) -> dict:
             "outputs": [{"output_type": "stream", "name": "stdout", "text": marker + "\n"}]}
 
 
-def dashboard_pid(stack: Stack) -> int:
-    out = stack.exec("pgrep", "-f", "python3 -m dashboard", check=False).stdout.split()
-    return int(out[0]) if out else 0
-
 
 def rendered(token: str, user: str, path: str) -> requests.Response:
     return requests.get(f"{DASHBOARD}/rendered/{user}/{path}",
@@ -43,7 +39,7 @@ def wait_rendered(token: str, user: str, path: str, marker: str, timeout: float)
 
 
 def test_the_dashboard_cannot_see_the_homes(stack: Stack):
-    pid = dashboard_pid(stack)
+    pid = stack.dashboard_pid()
     assert pid, "the dashboard service is not running"
     environ = stack.exec("cat", f"/proc/{pid}/environ").stdout.split("\0")
     assert f"WORKSHOP_HOME_ROOT={HIDDEN}" in environ

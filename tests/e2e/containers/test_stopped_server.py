@@ -14,7 +14,6 @@ from tests.e2e.containers.conftest import inspect
 from tests.e2e.containers.test_dashboard_source import (
     DASHBOARD,
     NOTEBOOK,
-    dashboard_pid,
     rendered,
 )
 from tests.e2e.hubclient import HubSession
@@ -42,11 +41,11 @@ def test_stopping_removes_the_container_keeps_home_and_last_render(
     assert (stack.home / "alice" / NOTEBOOK).exists()  # the home is kept
 
     # A restarted dashboard catches up with alice's server down: nothing is forgotten.
-    pid = dashboard_pid(stack)
+    pid = stack.dashboard_pid()
     stack.exec("kill", str(pid))
 
     def restarted() -> bool:
-        if dashboard_pid(stack) in (0, pid):
+        if stack.dashboard_pid() in (0, pid):
             return False
         try:
             return requests.get(f"{DASHBOARD}/health", timeout=2).status_code == 200

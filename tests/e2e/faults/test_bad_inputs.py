@@ -20,7 +20,6 @@ import requests
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect
 
-from tests.e2e.appliance.test_events import dashboard_pid
 from tests.e2e.compose_stack import Stack
 from tests.e2e.faults.badinputs import CASES, SENDERS, Case, MiB, Tally
 from tests.e2e.faults.classroom import save_event
@@ -62,7 +61,7 @@ def senders(tokens: dict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def serving_pid(stack: Stack) -> Iterator[int]:
-    yield dashboard_pid(stack)
+    yield stack.dashboard_pid()
 
 
 def unrouted(url_map: Map, method: str, target: str) -> int | None:
@@ -193,7 +192,7 @@ def test_the_dashboard_kept_serving(stack: Stack, serving_pid: int, tokens):
     print(f"\nbad inputs: {TALLY.requests} requests, answers by status: "
           f"{dict(sorted(TALLY.by_status.items()))}")
     assert TALLY.by_status and max(TALLY.by_status) < 500
-    assert dashboard_pid(stack) == serving_pid  # never died (the hub would restart it)
+    assert stack.dashboard_pid() == serving_pid  # never died (the hub would restart it)
     who = PROBES[1]
     r = requests.post(ADDRESSES.service("dashboard", "events"),
                       json=save_event(who, "after/bad-inputs.ipynb"),

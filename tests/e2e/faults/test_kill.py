@@ -29,7 +29,6 @@ import time
 
 import requests
 
-from tests.e2e.appliance.test_events import dashboard_pid
 from tests.e2e.compose_stack import Stack
 from tests.e2e.faults.classroom import Board, Participant, events_url
 from tests.e2e.faults.conftest import ADDRESSES, LOAD, MONSTER
@@ -55,15 +54,15 @@ def healthy() -> bool:
 
 def kill_dashboard(stack: Stack) -> tuple[int, float]:
     """SIGKILL the dashboard; its pid and when."""
-    pid = dashboard_pid(stack)
+    pid = stack.dashboard_pid()
     assert pid, "no dashboard process to kill"
-    stack.exec("pkill", "-9", "-f", "python3 -m dashboard")
+    stack.exec("pkill", "-9", "-f", stack.DASHBOARD_PROCESS)
     return pid, time.monotonic()
 
 
 def back_after(stack: Stack, pid: int, killed: float) -> float:
     """Seconds from the kill until a new dashboard process answers."""
-    within(BACK_WITHIN, lambda: dashboard_pid(stack) not in (0, pid) and healthy(),
+    within(BACK_WITHIN, lambda: stack.dashboard_pid() not in (0, pid) and healthy(),
            "the hub restarted the dashboard")
     return time.monotonic() - killed
 
