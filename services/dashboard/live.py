@@ -12,6 +12,8 @@ The board is one JSON document (`board()`), sent to open pages as server-sent ev
 
 from __future__ import annotations
 
+import re
+
 import logging
 import threading
 import time
@@ -52,7 +54,8 @@ BOARDS_KEPT = 8  # boards kept for other pages asking for the same (lessons x th
 
 def _minutes(name: str, default: int) -> timedelta:
     value = request.args.get(name, str(default))
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 240:
+    # ASCII digits of a sane length: int() also takes '²', and raises on 5000 digits.
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= 240:
         abort(400, f"{name} must be a number of minutes from 1 to 240")
     return timedelta(minutes=int(value))
 

@@ -41,7 +41,8 @@ def test_each_server_runs_in_its_own_container_as_the_participant(
         assert host["Memory"] == MEM_LIMIT and host["MemorySwap"] == MEM_LIMIT
         assert host["CpuQuota"] == host["CpuPeriod"] == 100_000  # one core
         assert sorted(host["Binds"]) == sorted([
-            f"{stack.home}/{name}:/home/{name}:rw", f"{ROOT}/etc/jupyter:/etc/jupyter:ro"])
+            f"{stack.home}/{name}:/home/{name}:rw", f"{ROOT}/etc/jupyter:/etc/jupyter:ro",
+            f"{ROOT}/etc/ipython:/etc/ipython:ro"])  # the execution feed
         # No Docker socket and nothing of the hub's inside.
         assert not any("docker.sock" in b for b in host["Binds"])
         # The hub reaches the server on loopback, at the port the container listens on.
