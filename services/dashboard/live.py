@@ -12,9 +12,8 @@ The board is one JSON document (`board()`), sent to open pages as server-sent ev
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
