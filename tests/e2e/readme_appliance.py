@@ -20,6 +20,8 @@ import os
 import shutil
 import signal
 import subprocess
+import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +85,29 @@ def _health() -> int | None:
         return None
 
 
+def _settle(timeout: float = 180) -> None:
+    """Wait until an appliance that is still starting has finished starting.
+
+    After a reboot without systemd the engine (started again by tests/run.sh) restarts
+    the hub container by its restart policy, but nothing starts nginx: the appliance is
+    half up. Docker's healthcheck says when the hub itself has decided; through nginx is
+    only worth waiting for while nginx runs.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _health() == 200:
+            return
+        hub = hub_container()
+        if hub is None:
+            return
+        status = (hub["State"].get("Health") or {}).get("Status")
+        if status in ("healthy", "unhealthy"):
+            return
+        if status is None and pid_of("/run/nginx.pid") is None:
+            return  # no healthcheck (older appliance) and no nginx: nothing will change
+        time.sleep(2)
+
+
 @dataclass
 class ReadmeAppliance:
     started: bool = False  # by us, the README's way
@@ -94,9 +119,18 @@ class ReadmeAppliance:
         """Use the running appliance, or start one the README's way."""
         if hub_container() is None:
             self._start()
+            self.before = fingerprint()
+            if self.before["health"] != 200:
+                raise RuntimeError(f"the appliance started the README's way is not healthy: "
+                                   f"{self.before}")
+            return
+        # Found running: leave it exactly as found, even half up (no nginx after a reboot).
+        _settle()
         self.before = fingerprint()
         if self.before["health"] != 200:
-            raise RuntimeError(f"the appliance beside the tests is not healthy: {self.before}")
+            warnings.warn(f"the appliance beside the tests does not answer /hub/health through "
+                          f"nginx ({self.before['health']}, nginx pid {self.before['nginx']}); "
+                          "the suite leaves it as it is", stacklevel=1)
 
     def _start(self) -> None:
         self._nginx_was = pid_of("/run/nginx.pid")
