@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
-from tests.e2e.compose_stack import ROOT, Stack
+from benchmarks.benchstack import add_stack_options, bench_stack, stack_options
 from tests.e2e.hubclient import HubSession
 from workshop.addresses import Addresses
 
-BENCH_PORT = 920  # the benchmark's own stack: loopback ports 920-923
+FIRST_CELL = "import sys; print(sys.version_info[0] + 1)"
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Burst:
     total: float = 0.0
     ready: list[float] = field(default_factory=list)  # per participant, seconds from go
     failures: list[str] = field(default_factory=list)
+    # The logged-in sessions of those who got through, for what comes next.
+    sessions: list[HubSession] = field(default_factory=list, repr=False)
 
     def percentile(self, q: float) -> float:
         if not self.ready:
@@ -45,8 +48,13 @@ class Burst:
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
     def row(self) -> str:
-        return (f"| {self.n:>3} | {self.total:7.1f} | {self.percentile(0.5):6.1f} | "
-                f"{self.percentile(0.95):6.1f} | {len(self.failures):>8} |")
+        return (f"| {self.n:>3} | {self.total:7.1f} | {self.percentile(0):6.1f} | "
+                f"{self.percentile(0.5):6.1f} | {self.percentile(0.95):6.1f} | "
+                f"{len(self.failures):>8} |")
+
+
+HEADER = ("| N   | all ready s | first s | p50 s | p95 s | failures |\n"
+          "|-----|---------|--------|--------|--------|----------|")
 
 
 def participants(n: int, prefix: str = "bench") -> list[tuple[str, str]]:
@@ -72,6 +80,7 @@ def burst(people: list[tuple[str, str]], addresses: Addresses | None = None,
             took = time.monotonic() - started
             with lock:
                 result.ready.append(took)
+                result.sessions.append(session)
         except Exception as e:  # a failure is a result here, not a crash
             with lock:
                 result.failures.append(f"{name}: {type(e).__name__}: {e}"[:300])
@@ -83,6 +92,41 @@ def burst(people: list[tuple[str, str]], addresses: Addresses | None = None,
     started = time.monotonic()
     for t in threads:
         t.join(timeout + 120)
+    result.total = time.monotonic() - started
+    return result
+
+
+def first_cell(sessions: list[HubSession], code: str = FIRST_CELL,
+               timeout: float = 120) -> Burst:
+    """Every session starts a kernel and runs `code` at the same moment; measure."""
+    result = Burst(len(sessions))
+    go = threading.Barrier(len(sessions) + 1)
+    lock = threading.Lock()
+
+    def one(session: HubSession) -> None:
+        go.wait()
+        started = time.monotonic()
+        kernel = None
+        try:
+            kernel = session.start_kernel()
+            out = kernel.execute(code, timeout=timeout)
+            assert not out["error"] and out["stdout"].strip(), out
+            with lock:
+                result.ready.append(time.monotonic() - started)
+        except Exception as e:  # a failure is a result here, not a crash
+            with lock:
+                result.failures.append(f"{session.name}: {type(e).__name__}: {e}"[:300])
+        finally:
+            if kernel is not None:
+                kernel.close()
+
+    threads = [threading.Thread(target=one, args=(s,), daemon=True) for s in sessions]
+    for t in threads:
+        t.start()
+    go.wait()
+    started = time.monotonic()
+    for t in threads:
+        t.join(timeout + 60)
     result.total = time.monotonic() - started
     return result
 
@@ -101,14 +145,16 @@ def stop_all(people: list[tuple[str, str]], addresses: Addresses | None = None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 60])
+    parser.add_argument("--cell", default=FIRST_CELL, help="the first cell everyone runs")
+    add_stack_options(parser)
     args = parser.parse_args()
     people = participants(max(args.sizes))
-    stack = Stack(ROOT / "tmp" / "bench", project="workshop-bench", port=BENCH_PORT)
+    stack = bench_stack("bench", args.port, args.project, args.spawner)
     stack.down()
     stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {"welcome.md": "# hi\n"})
     print(f"starting the stack with {len(people)} participants ...", flush=True)
     print(f"stack healthy after {stack.up():.1f}s", flush=True)
-    results = []
+    results, cells = [], []
     try:
         for n in args.sizes:
             result = burst(people[:n])
@@ -117,17 +163,29 @@ def main() -> None:
                   f"{len(result.failures)} failures", flush=True)
             for failure in result.failures[:5]:
                 print("   ", failure)
+            cell = first_cell(result.sessions, args.cell)
+            cell.n = n
+            cells.append(cell)
+            print(f"N={n}: first cell everywhere in {cell.total:.1f}s, "
+                  f"{len(cell.failures)} failures", flush=True)
+            for failure in cell.failures[:5]:
+                print("   ", failure)
             stop_all(people[:n])
     finally:
         (stack.workdir / "hub.log").write_text(stack.logs())
         stack.down()
     print(f"hub log: {stack.workdir / 'hub.log'}")
-    print("\n| N   | all ready s | p50 s | p95 s | failures |")
-    print("|-----|---------|--------|--------|----------|")
+    print("\nlogin + server start, until JupyterLab answers")
+    print(HEADER)
     for r in results:
         print(r.row())
+    print(f"\nfirst cell, everyone at once (kernel start + execute {args.cell!r})")
+    print(HEADER.replace("all ready", "all done "))
+    for r in cells:
+        print(r.row())
+    cell = "" if args.cell == FIRST_CELL else f" --cell {args.cell!r}"
     print(f"\nreproduce: .venv/bin/python benchmarks/burst_login.py --sizes "
-          f"{' '.join(map(str, args.sizes))}")
+          f"{' '.join(map(str, args.sizes))} {stack_options(args)}{cell}".rstrip())
 
 
 if __name__ == "__main__":

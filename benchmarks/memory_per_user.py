@@ -8,6 +8,14 @@ up to the real total). The capacity advice in the Readme uses RSS, the pessimist
 
     .venv/bin/python benchmarks/memory_per_user.py            # K = 5
     .venv/bin/python benchmarks/memory_per_user.py --users 10 --idle 30
+    .venv/bin/python benchmarks/memory_per_user.py --port 860 --project workshop-fork-bench \
+        --spawner fork --use 600
+
+`--use SECONDS` then keeps everybody lightly busy for that long (a small cell every
+`--every` seconds each: lists, dicts, strings, a module or two imported, as a class typing
+along does) and measures again: shared pages get dirtied as Python touches its objects
+(reference counts, the garbage collector), so PSS grows back towards RSS; by how much is
+the figure the capacity rule needs.
 """
 
 from __future__ import annotations
@@ -20,10 +28,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
+from benchmarks.benchstack import add_stack_options, bench_stack, stack_options
 from benchmarks.burst_login import participants
-from tests.e2e.compose_stack import ROOT, Stack
-from tests.e2e.hubclient import HubSession
+from tests.e2e.compose_stack import Stack
+from tests.e2e.hubclient import HubSession, Kernel
 
 # Runs inside the container (psutil is there). PSS needs /proc/<pid>/smaps, which even
 # root may not read for another uid without CAP_SYS_PTRACE (Docker drops it), so the
@@ -52,6 +62,15 @@ ROLES = {  # how the hub's own processes are recognised, in order
     "hub": "jupyterhub --config",
 }
 MB = 1024 * 1024
+# One step of light use: what a participant's cells do in a beginners' class, different
+# each time so the kernel's own objects change (and its shared pages with them).
+LIGHT_CELL = """
+import collections, json, random, statistics
+_words = [random.choice("abcdefgh") * random.randint(1, 9) for _ in range(2000)]
+_counts = collections.Counter(_words)
+_data = {{w: [len(w) * i for i in range(20)] for w in _counts}}
+print({step}, len(json.dumps(_data)), round(statistics.mean(map(len, _words)), 2))
+"""
 
 
 def measure(stack: Stack, users: list[str]) -> list[dict]:
@@ -79,35 +98,22 @@ def summarize(rows: list[dict], users: list[str]) -> tuple[dict, dict]:
     return per_user, base
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=5)
-    parser.add_argument("--idle", type=float, default=20, help="seconds of idling first")
-    args = parser.parse_args()
-    people = participants(args.users, prefix="mem")
-    stack = Stack(ROOT / "tmp" / "bench-memory", project="workshop-bench", port=920)
-    stack.down()
-    stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {})
-    print(f"stack healthy after {stack.up():.1f}s", flush=True)
-    kernels = []
-    try:
-        for name, password in people:
-            session = HubSession(name)
-            session.login(password)
-            session.spawn()
-            session.open_lab()
-            kernel = session.start_kernel()
-            assert kernel.execute("print(1 + 1)")["stdout"].strip() == "2"
-            kernels.append(kernel)
-        time.sleep(args.idle)
-        names = [n for n, _ in people]
-        per_user, base = summarize(measure(stack, names), names)
-    finally:
+def light_use(kernels: list[Kernel], seconds: float, every: float) -> int:
+    """Everyone runs a small cell every `every` seconds for `seconds`; steps done."""
+    deadline = time.monotonic() + seconds
+    step = 0
+    while time.monotonic() < deadline:
+        step += 1
+        started = time.monotonic()
         for kernel in kernels:
-            kernel.close()
-        stack.down()
+            out = kernel.execute(LIGHT_CELL.format(step=step))
+            assert not out["error"], out
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
+    return step
 
-    print("\nidle participant = JupyterLab server + one Python kernel (after one cell)")
+
+def print_tables(title: str, per_user: dict, base: dict) -> None:
+    print(f"\n{title}")
     print("| participant | processes | RSS MB | PSS MB |")
     print("|---|---|---|---|")
     for name, m in per_user.items():
@@ -122,8 +128,56 @@ def main() -> None:
     total_rss = sum(m["rss"] for m in base.values()) / MB
     total_pss = sum(m["pss"] for m in base.values()) / MB
     print(f"| **total** | **{total_rss:.0f}** | **{total_pss:.0f}** |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=20, help="seconds of idling first")
+    parser.add_argument("--use", type=float, default=0,
+                        help="then seconds of light use, and measure again")
+    parser.add_argument("--every", type=float, default=30,
+                        help="seconds between a participant's cells during --use")
+    add_stack_options(parser)
+    args = parser.parse_args()
+    people = participants(args.users, prefix="mem")
+    stack = bench_stack("bench-memory", args.port, args.project, args.spawner)
+    stack.down()
+    stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {})
+    print(f"stack healthy after {stack.up():.1f}s", flush=True)
+    kernels = []
+    names = [n for n, _ in people]
+    used = None
+    try:
+        for name, password in people:
+            session = HubSession(name)
+            session.login(password)
+            session.spawn()
+            session.open_lab()
+            kernel = session.start_kernel()
+            assert kernel.execute("print(1 + 1)")["stdout"].strip() == "2"
+            kernels.append(kernel)
+        time.sleep(args.idle)
+        idle = summarize(measure(stack, names), names)
+        if args.use:
+            steps = light_use(kernels, args.use, args.every)
+            used = (steps, summarize(measure(stack, names), names))
+    finally:
+        for kernel in kernels:
+            kernel.close()
+        stack.down()
+
+    print_tables("idle participant = JupyterLab server + one Python kernel (after one cell)",
+                 *idle)
+    if used is not None:
+        steps, after = used
+        print_tables(f"after {args.use:g} s of light use ({steps} cells each)", *after)
+        grew = [(after[0][n]["pss"] - idle[0][n]["pss"]) / MB for n in names]
+        print(f"\nPSS grew by {statistics.mean(grew):.1f} MB per participant on average "
+              f"(min {min(grew):.1f}, max {max(grew):.1f})")
+    options = f" --use {args.use:g} --every {args.every:g}" if args.use else ""
     print(f"\nreproduce: .venv/bin/python benchmarks/memory_per_user.py --users {args.users} "
-          f"--idle {args.idle:g}")
+          f"--idle {args.idle:g}{options} {stack_options(args)}".rstrip())
 
 
 if __name__ == "__main__":

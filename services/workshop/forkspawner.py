@@ -1,0 +1,96 @@
+"""The fork spawner: each participant's JupyterLab forked from a preloaded process.
+
+`WorkshopSpawner` execs `jupyterhub-singleuser` per participant: every server imports
+the same ~1.3 s of Python and keeps a private copy of it. `ForkSpawner` asks the server
+fork server (forkserver.py) instead: the child is the participant (uid, gid, groups, own
+session, clean environment, no inherited descriptor) before it runs anything of theirs,
+and shares the preloaded pages with every other server. Its kernels come from the kernel
+fork server the same way (forkkernel.py). Everything else is WorkshopSpawner's: account,
+home and materials first, starts in turn, and a stop that ends every process of theirs.
+
+The hub's token for the server travels in the request to the child, never through the
+fork server itself (forkserver.py says why). When the fork server is not ready in time
+(`fork_wait`), the server is started the classic way instead, and the log says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from jupyterhub.spawner import LocalProcessSpawner
+from jupyterhub.utils import random_port
+from traitlets import Float
+
+from .forkclient import ForkedProcess, ForkRefused, fork_child
+from .forkkernel import NAME as PROVISIONER
+from .forkkernel import SOCKET_ENV
+from .forksupervisor import ForkServers
+from .spawner import WorkshopSpawner
+
+_SERVERS: ForkServers | None = None
+
+
+def fork_servers() -> ForkServers:
+    """This hub's fork servers (one pair per hub), started on first use."""
+    global _SERVERS
+    if _SERVERS is None:
+        _SERVERS = ForkServers.default()
+        _SERVERS.start()
+    return _SERVERS
+
+
+class ForkSpawner(WorkshopSpawner):
+    fork_wait = Float(
+        60, help="""Seconds a start waits for the fork server to be ready (it imports for
+        a few seconds after the hub starts, and after a crash) before starting the server
+        the classic way instead.""",
+    ).tag(config=True)
+
+    _child: ForkedProcess | None = None
+
+    async def start(self):  # type: ignore[override]
+        await self.prepare_home()
+        return await self.start_in_turn(self._start_forked)
+
+    async def _start_forked(self) -> tuple[str, int]:
+        servers = fork_servers()
+        servers.watch()
+        if not await servers.server.wait_ready(self.fork_wait):
+            self.log.warning("fork server not ready after %ss: starting %s's server the "
+                             "classic way", self.fork_wait, self.user.name)
+            return await LocalProcessSpawner.start(self)
+        if self.port == 0:
+            self.port = random_port()
+        env = self.get_env()
+        env[SOCKET_ENV] = str(servers.kernel.socket_path)
+        env["JUPYTER_DEFAULT_PROVISIONER_NAME"] = PROVISIONER
+        request = {"user": self.user.name, "env": env, "argv": self.get_args(),
+                   "cwd": env.get("HOME", "/")}
+        try:
+            self._child = await asyncio.to_thread(fork_child,
+                                                  str(servers.server.socket_path), request)
+        except ForkRefused as e:
+            self.log.warning("no forked server for %s (%s): starting it the classic way",
+                             self.user.name, e)
+            return await LocalProcessSpawner.start(self)
+        self.pid = self._child.pid
+        self.log.info("forked %s's server: pid %d", self.user.name, self.pid)
+        return (self.ip or "127.0.0.1", self.port)
+
+    async def poll(self):  # type: ignore[override]
+        if self._child is None:
+            return await super().poll()  # a classic start, or state from before a restart
+        status = self._child.poll()
+        if status is not None:
+            self._child = None
+            self.clear_state()
+        return status
+
+    async def _signal(self, sig: int) -> bool:  # type: ignore[override]
+        if self._child is None:
+            return await super()._signal(sig)
+        try:
+            self._child.send_signal(sig)
+        except ProcessLookupError:
+            return False
+        return True
