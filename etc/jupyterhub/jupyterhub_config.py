@@ -88,8 +88,15 @@ if SPAWNER == "containers":
     c.JupyterHub.spawner_class = WorkshopDockerSpawner
     for _name, _value in config_from_env(os.environ).items():
         setattr(c.WorkshopDockerSpawner, _name, _value)
+elif SPAWNER == "fork":
+    # Servers and kernels forked from preloaded processes (services/workshop/forkspawner.py).
+    from workshop.forkspawner import ForkSpawner, fork_servers
+
+    c.JupyterHub.spawner_class = ForkSpawner
+    fork_servers()  # they import while the hub starts, not at the first login
 elif SPAWNER != "local":
-    raise ValueError(f"WORKSHOP_SPAWNER={SPAWNER!r}: use 'local' (default) or 'containers'")
+    raise ValueError(f"WORKSHOP_SPAWNER={SPAWNER!r}: use 'local' (default), 'fork' or "
+                     "'containers'")
 
 # -- groups and roles ---------------------------------------------------------------------
 # The users-sync service keeps group membership in step with users.txt.

@@ -23,15 +23,15 @@ log = logging.getLogger("workshop.forksupervisor")
 
 RUN_DIR = Path("/run/workshop-fork")
 SERVICES = str(Path(__file__).resolve().parents[1])
-# The fork servers' whole environment. HOME leads nowhere: nothing imported may settle
-# on a home before a child has its participant's. matplotlib's font list is built once
-# per container into a directory of its own and shared by every kernel.
+# The fork servers' whole environment (plus PATH). It is visible to every child in
+# /proc/<pid>/environ (the block a process starts with stays in its memory), so it must
+# never hold anything secret. HOME leads nowhere: nothing imported may settle on a home
+# before a child has its participant's.
 BASE_ENV = {
     "LANG": "C.UTF-8",
     "HOME": "/nonexistent",
     "PYTHONUNBUFFERED": "1",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # what ipykernel sets
-    "MPLCONFIGDIR": "/var/cache/workshop-fork/matplotlib",
 }
 
 
@@ -41,6 +41,7 @@ class ForkServerProcess:
     socket_path: Path
     preload: list[str] = field(default_factory=list)  # files of module names
     nice: int = 0
+    env: dict[str, str] = field(default_factory=dict)  # on top of BASE_ENV
     python: str = sys.executable
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
@@ -61,8 +62,9 @@ class ForkServerProcess:
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self.socket_path.parent.chmod(0o700 if self.role == "server" else 0o755)
         self.socket_path.unlink(missing_ok=True)  # a dead predecessor's: not ready
-        env = {**BASE_ENV, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        Path(env["MPLCONFIGDIR"]).mkdir(parents=True, exist_ok=True)
+        env = {**BASE_ENV, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **self.env}
+        if "MPLCONFIGDIR" in env:
+            Path(env["MPLCONFIGDIR"]).mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(self.command(), env=env, cwd=SERVICES,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self._started_at = time.monotonic()
@@ -135,11 +137,14 @@ class ForkServers:
     @classmethod
     def default(cls, run_dir: Path = RUN_DIR, preload_dir: str = "/etc/jupyter",
                 nice: int = 10) -> ForkServers:
+        # matplotlib's font list is built once per container, into a directory of the
+        # kernel fork server's, and shared by every kernel from then on.
+        mpl = {"MPLCONFIGDIR": str(run_dir / "matplotlib")}
         return cls(
             server=ForkServerProcess("server", run_dir / "hub" / "server.sock",
                                      [f"{preload_dir}/server-preload.txt"], nice),
             kernel=ForkServerProcess("kernel", run_dir / "kernel.sock",
-                                     [f"{preload_dir}/kernel-preload.txt"], nice),
+                                     [f"{preload_dir}/kernel-preload.txt"], nice, mpl),
         )
 
     def both(self) -> tuple[ForkServerProcess, ForkServerProcess]:
