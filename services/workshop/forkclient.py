@@ -94,7 +94,10 @@ def fork_child(socket_path: str, request: dict[str, Any], fds: list[int] | None 
     try:
         conn.settimeout(timeout)
         conn.connect(socket_path)
-        send_frame(conn, request, fds)
+        try:
+            send_frame(conn, request, fds)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before it read anything: the answer it left says why
         answer, got = recv_frame(conn)
     except (OSError, ProtocolError) as e:
         conn.close()

@@ -266,6 +266,7 @@ class ForkServer:
                 os.nice(self.nice)
             conn.settimeout(REQUEST_TIMEOUT)
             task = self._prepare(conn, uid)
+            forkchild.set_title(*forktargets.title(self.role, task.argv))
             pidfd = os.pidfd_open(os.getpid())
             send_frame(conn, {"pid": os.getpid()}, [pidfd])
             os.close(pidfd)

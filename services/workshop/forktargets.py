@@ -91,3 +91,10 @@ def run_kernel(args: list[str]) -> int:
 
 
 TARGETS: dict[str, Callable[[list[str]], int]] = {"server": run_server, "kernel": run_kernel}
+
+
+def title(role: str, argv: list[str]) -> tuple[list[str], str]:
+    """The command line and process name a child shows: the classic spawner's."""
+    if role == "server":
+        return [SERVER_SCRIPT, *argv], SERVER_SCRIPT[:15]
+    return [sys.executable, "-m", "ipykernel_launcher", *argv], "python"
