@@ -55,6 +55,8 @@ print(json.dumps(rows))
 """
 
 ROLES = {  # how the hub's own processes are recognised, in order
+    "fork server (servers)": "workshop.forkserver --role server",
+    "fork server (kernels)": "workshop.forkserver --role kernel",
     "proxy": "configurable-http-proxy",
     "dashboard": "-m dashboard",
     "users-sync": "workshop.usersync",
