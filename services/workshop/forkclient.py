@@ -10,6 +10,7 @@ that used one before (jupyter_client's LocalProvisioner, JupyterHub's spawner).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -94,10 +95,9 @@ def fork_child(socket_path: str, request: dict[str, Any], fds: list[int] | None 
     try:
         conn.settimeout(timeout)
         conn.connect(socket_path)
-        try:
+        # Refused before it read anything: the answer it left says why.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             send_frame(conn, request, fds)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before it read anything: the answer it left says why
         answer, got = recv_frame(conn)
     except (OSError, ProtocolError) as e:
         conn.close()

@@ -16,11 +16,13 @@ fork server itself (forkserver.py says why). When the fork server is not ready i
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import random_port
 from traitlets import Float
 
+from .accounts import participant_uid
 from .forkclient import ForkedProcess, ForkRefused, fork_child
 from .forkkernel import NAME as PROVISIONER
 from .forkkernel import SOCKET_ENV
@@ -79,12 +81,26 @@ class ForkSpawner(WorkshopSpawner):
 
     async def poll(self):  # type: ignore[override]
         if self._child is None:
+            if self.proc is None and self.pid and not self._pid_is_ours():
+                self.clear_state()  # state from before a restart; the pid is another's now
+                return 0
             return await super().poll()  # a classic start, or state from before a restart
         status = self._child.poll()
         if status is not None:
             self._child = None
             self.clear_state()
         return status
+
+    def _pid_is_ours(self) -> bool:
+        """Whether self.pid still runs as this participant (pids are reused)."""
+        uid = participant_uid(self.user.name, self.home_root)
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return False
+        uids = next((line.split()[1:] for line in status.splitlines()
+                     if line.startswith("Uid:")), [])
+        return uid is not None and uids[:1] == [str(uid)]
 
     async def _signal(self, sig: int) -> bool:  # type: ignore[override]
         if self._child is None:

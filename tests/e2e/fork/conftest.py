@@ -51,8 +51,15 @@ print(json.dumps(rows))
 """
 
 
-def processes(stack: Stack) -> list[dict]:
-    return json.loads(stack.exec("python3", "-c", PROCESSES).stdout)
+def as_user(stack: Stack, user: str, *cmd: str) -> str:
+    """Run `cmd` in the container as `user` (root there lacks CAP_SYS_PTRACE: another
+    uid's /proc/<pid>/fd and mem are closed to it, its own are not)."""
+    return stack.compose("exec", "-T", "-u", user, "hub", *cmd, timeout=120).stdout
+
+
+def processes(stack: Stack, user: str = "root") -> list[dict]:
+    """Every process in the container; descriptors only for `user`'s own."""
+    return json.loads(as_user(stack, user, "python3", "-c", PROCESSES))
 
 
 def fork_server_pid(stack: Stack, role: str) -> int:

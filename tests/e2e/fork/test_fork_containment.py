@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from tests.e2e.compose_stack import Stack
-from tests.e2e.fork.conftest import fork_server_pid, processes, with_server
+from tests.e2e.fork.conftest import as_user, fork_server_pid, processes, with_server
 from tests.e2e.hubclient import HubSession, Kernel, within
 
 # Run as root inside the container: which of the needles each pid's memory holds.
@@ -62,7 +62,7 @@ for pid in pids:
 def _theirs(stack: Stack, user: str) -> tuple[list[dict], list[dict]]:
     """`user`'s forked servers and kernels (children of the two fork servers)."""
     uid = str(stack.uid_of(user))
-    rows = processes(stack)
+    rows = processes(stack, user)
     servers_parent = fork_server_pid(stack, "server")
     kernels_parent = fork_server_pid(stack, "kernel")
     mine = [p for p in rows if p["uid"][0] == uid]
@@ -79,18 +79,20 @@ def test_server_and_kernel_are_the_participants_with_nothing_inherited(
     gid = stack.exec("id", "-g", "alice").stdout.strip()
     rows = processes(stack)
     hub = next(p for p in rows if "jupyterhub --config" in p["cmd"])
-    # Every socket and pipe a root process (hub, proxy, services, fork servers) holds.
-    roots = {target for p in rows if p["uid"][0] == "0"
-             for target in p["fds"].values() if target.startswith(("socket:", "pipe:"))}
+    # The hub's stdout and stderr (the container's log) are shared on purpose, as with
+    # the classic spawner: servers write their log there, kernels echo to it.
+    log = {hub["fds"]["1"], hub["fds"]["2"]}
+    # Every other socket and pipe a root process (hub, proxy, services, fork servers) holds.
+    roots = {target for p in rows if p["uid"][0] == "0" for target in p["fds"].values()
+             if target.startswith(("socket:", "pipe:"))} - log
     for process in servers + kernels:
         assert process["uid"] == [uid] * 4 and process["gid"] == [gid] * 4
         assert process["groups"] == [gid]
         assert process["fds"]["0"] == "/dev/null"
-        # stdout and stderr are the hub's log, as for the classic spawner; nothing else.
-        assert [process["fds"][fd] for fd in "12"] == [hub["fds"][fd] for fd in "12"]
         leaked = {fd: t for fd, t in process["fds"].items()
-                  if fd not in "012" and (t in roots or t.startswith("/srv/hub"))}
+                  if t in roots or t.startswith("/srv/hub")}
         assert not leaked, (process["cmd"], leaked)
+    assert {servers[0]["fds"]["1"], servers[0]["fds"]["2"]} == log
 
 
 def test_no_hub_secret_in_a_participants_processes(stack: Stack, alice: HubSession,
@@ -112,9 +114,10 @@ def test_no_hub_secret_in_a_participants_processes(stack: Stack, alice: HubSessi
             "cat", "/srv/hub/state/dashboard/cookie_secret").stdout.strip(),
         "bob's token": bob_token, "alice's token": alice_token,
     }
-    for role in ("dashboard", "users-sync", "idle-culler"):
-        service = next(p for p in rows if p["uid"][0] == "0" and role.replace("-", "")
-                       in p["cmd"].replace("_", "").replace("-", "").replace(".", ""))
+    services = {"dashboard": "-m dashboard", "users-sync": "-m workshop.usersync",
+                "idle-culler": "-m jupyterhub_idle_culler"}
+    for role, needle in services.items():
+        service = next(p for p in rows if p["uid"][0] == "0" and needle in p["cmd"])
         env = stack.exec("cat", f"/proc/{service['pid']}/environ").stdout.split("\0")
         needles[f"{role}'s token"] = next(e.split("=", 1)[1] for e in env
                                           if e.startswith("JUPYTERHUB_API_TOKEN="))
@@ -122,8 +125,10 @@ def test_no_hub_secret_in_a_participants_processes(stack: Stack, alice: HubSessi
     servers, kernels = _theirs(stack, "alice")
     fork_servers = [fork_server_pid(stack, "server"), fork_server_pid(stack, "kernel")]
     pids = [p["pid"] for p in servers + kernels] + fork_servers
-    found = json.loads(stack.exec("python3", "-c", SCAN,
-                                  json.dumps({"pids": pids, "needles": needles})).stdout)
+    found = {}
+    for user, some in (("alice", pids[:-2]), ("root", fork_servers)):
+        job = json.dumps({"pids": some, "needles": needles})
+        found.update(json.loads(as_user(stack, user, "python3", "-c", SCAN, job)))
     # The scan finds what is there: alice's own token in her server.
     assert found[str(servers[0]["pid"])] == ["alice's token"], found
     for pid in pids:
