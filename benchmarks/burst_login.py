@@ -142,16 +142,27 @@ def stop_all(people: list[tuple[str, str]], addresses: Addresses | None = None) 
             time.sleep(0.5)
 
 
+def users_txt(people: list[tuple[str, str]], hashed: bool = False) -> str:
+    if not hashed:
+        return "".join(f"{n}:{p}\n" for n, p in people)
+    import bcrypt
+
+    return "".join(f"{n}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(12)).decode()}\n"
+                   for n, p in people)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 60])
     parser.add_argument("--cell", default=FIRST_CELL, help="the first cell everyone runs")
+    parser.add_argument("--bcrypt", action="store_true",
+                        help="bcrypt hashes (cost 12) in users.txt instead of plain passwords")
     add_stack_options(parser)
     args = parser.parse_args()
     people = participants(max(args.sizes))
     stack = bench_stack("bench", args.port, args.project, args.spawner)
     stack.down()
-    stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {"welcome.md": "# hi\n"})
+    stack.prepare(users_txt(people, args.bcrypt), {"welcome.md": "# hi\n"})
     print(f"starting the stack with {len(people)} participants ...", flush=True)
     print(f"stack healthy after {stack.up():.1f}s", flush=True)
     results, cells = [], []
@@ -184,6 +195,7 @@ def main() -> None:
     for r in cells:
         print(r.row())
     cell = "" if args.cell == FIRST_CELL else f" --cell {args.cell!r}"
+    cell += " --bcrypt" if args.bcrypt else ""
     print(f"\nreproduce: .venv/bin/python benchmarks/burst_login.py --sizes "
           f"{' '.join(map(str, args.sizes))} {stack_options(args)}{cell}".rstrip())
 

@@ -71,9 +71,10 @@ class ForkedProcess:
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
-        if self.poll() is not None:
-            raise ProcessLookupError(f"process {self.pid} has ended")
-        signal.pidfd_send_signal(self.pidfd, sig)
+        """Like Popen's: nothing happens once the process has ended."""
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # ended this very moment
+                signal.pidfd_send_signal(self.pidfd, sig)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)

@@ -16,17 +16,18 @@ fork server itself (forkserver.py says why). When the fork server is not ready i
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import random_port
 from traitlets import Float
 
-from .accounts import participant_uid
+from .accounts import SystemUser, participant_uid
 from .forkclient import ForkedProcess, ForkRefused, fork_child
 from .forkkernel import NAME as PROVISIONER
 from .forkkernel import SOCKET_ENV
-from .forksupervisor import ForkServers
+from .forksupervisor import RUN_DIR, ForkServers
 from .spawner import WorkshopSpawner
 
 _SERVERS: ForkServers | None = None
@@ -41,6 +42,22 @@ def fork_servers() -> ForkServers:
     return _SERVERS
 
 
+def runtime_dir(account: SystemUser, root: Path = RUN_DIR / "runtime") -> str:
+    """A participant's Jupyter runtime directory (connection files, kernels' sockets):
+    0700 theirs, in a directory only root can write to, so nobody can plant or squat it,
+    and short: a Unix socket's path has room for 107 bytes, which a 32-character
+    username's ~/.local/share/jupyter/runtime/kernel-<uuid>-ipc-1 can exceed."""
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o711)  # anyone may pass through to their own; nobody may list or write
+    path = root / str(account.uid)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chown(path, account.uid, account.gid, follow_symlinks=False)
+    path.chmod(0o700)
+    return str(path)
+
+
 class ForkSpawner(WorkshopSpawner):
     fork_wait = Float(
         60, help="""Seconds a start waits for the fork server to be ready (it imports for
@@ -49,9 +66,10 @@ class ForkSpawner(WorkshopSpawner):
     ).tag(config=True)
 
     _child: ForkedProcess | None = None
+    _account: SystemUser | None = None
 
     async def start(self):  # type: ignore[override]
-        await self.prepare_home()
+        self._account = await self.prepare_home()
         return await self.start_in_turn(self._start_forked)
 
     async def _start_forked(self) -> tuple[str, int]:
@@ -66,7 +84,13 @@ class ForkSpawner(WorkshopSpawner):
         env = self.get_env()
         env[SOCKET_ENV] = str(servers.kernel.socket_path)
         env["JUPYTER_DEFAULT_PROVISIONER_NAME"] = PROVISIONER
-        request = {"user": self.user.name, "env": env, "argv": self.get_args(),
+        env["JUPYTER_RUNTIME_DIR"] = await asyncio.to_thread(runtime_dir, self._account)
+        # Kernels on Unix sockets in that private directory, not on TCP ports of the
+        # loopback: a whole class starting kernels at once raced for the same free ports
+        # ("Address already in use", kernels restarted, first cells lost), and no other
+        # participant can even connect to them.
+        argv = [*self.get_args(), "--KernelManager.transport=ipc"]
+        request = {"user": self.user.name, "env": env, "argv": argv,
                    "cwd": env.get("HOME", "/")}
         try:
             self._child = await asyncio.to_thread(fork_child,
@@ -105,8 +129,5 @@ class ForkSpawner(WorkshopSpawner):
     async def _signal(self, sig: int) -> bool:  # type: ignore[override]
         if self._child is None:
             return await super()._signal(sig)
-        try:
-            self._child.send_signal(sig)
-        except ProcessLookupError:
-            return False
-        return True
+        self._child.send_signal(sig)  # through its pidfd: never a recycled pid
+        return self._child.returncode is None

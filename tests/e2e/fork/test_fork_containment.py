@@ -206,3 +206,12 @@ def test_a_crashed_fork_server_is_replaced_and_running_work_carries_on(
     finally:
         kernel.close()
     erin.hub_api("DELETE", "/users/erin/server")
+
+
+def test_kernels_listen_on_unix_sockets_in_a_private_directory(alice_kernel: Kernel):
+    out = alice_kernel.execute(
+        "import json, os\nfrom ipykernel.connect import get_connection_file\n"
+        "info = json.load(open(get_connection_file()))\n"
+        "home = os.stat(os.path.dirname(get_connection_file()))\n"
+        "print(info['transport'], oct(home.st_mode & 0o777), home.st_uid == os.getuid())")
+    assert out["stdout"].split() == ["ipc", "0o700", "True"], out

@@ -142,3 +142,24 @@ def test_fork_servers_start_clean_with_private_sockets_and_come_back_after_a_cra
     finally:
         servers.stop()
     assert not any(p.alive() for p in servers.both())
+
+
+@root_only
+def test_the_runtime_directory_is_the_participants_alone(tmp_path: Path):
+    from workshop.accounts import SystemUser
+    from workshop.forkspawner import runtime_dir
+
+    account = SystemUser("fork-a", 59990, 59990, tmp_path / "home", created=False)
+    root = tmp_path / "runtime"
+    root.mkdir()
+    (root / "59990").symlink_to("/etc")  # planted by nobody who could: replaced anyway
+    path = Path(runtime_dir(account, root))
+    assert path == root / "59990" and not path.is_symlink()
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (59990, 59990, 0o700)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o711
+    # In the container: room for a kernel's longest socket path (107 bytes at most).
+    from workshop.forksupervisor import RUN_DIR
+
+    longest = RUN_DIR / "runtime" / "59999" / f"kernel-{'x' * 36}-ipc-99999"
+    assert len(str(longest)) < 107
