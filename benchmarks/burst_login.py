@@ -2,20 +2,30 @@
 
 Each participant is a thread doing what a browser does, over real HTTP against the stack
 (the hub at localhost:<port>, each server on its own subdomain): the login form, the
-spawn, waiting for the server, then the first request to their own JupyterLab (through
-the OAuth redirects) answering. Reported: the
-time until every server answered, p50/p95 per participant, failures.
+hub's Start button (GET /hub/spawn/<name>, then the spawn-pending page's event stream of
+the server's progress until it says ready), then the first request to their own
+JupyterLab (through the OAuth redirects) answering. Reported: the time until every
+server answered, first/p50/p95 per participant, failures, and where each participant's
+time went (login, start, JupyterLab).
+
+Then the first cell: with every server up, all N participants start a kernel and run one
+cell at the same moment, as a class does when told "run the first cell" (kernel start +
+websocket + execute, until the reply). Reported the same way.
 
     .venv/bin/python benchmarks/burst_login.py                 # N = 10, 30, 60
     .venv/bin/python benchmarks/burst_login.py --sizes 3       # the smoke run the tests use
+    .venv/bin/python benchmarks/burst_login.py --port 860 --project workshop-fork-bench \
+        --spawner fork --sizes 10 30 60
 
-It brings up its own stack (compose project `workshop-bench`, a throwaway users.txt under
-tmp/bench) and takes it down at the end; between sizes every server is stopped.
+It brings up its own stack (compose project `workshop-bench` on ports 920-923 unless told
+otherwise, a throwaway users.txt under tmp/) and takes it down at the end; between sizes
+every server is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
@@ -40,6 +50,16 @@ class Burst:
     failures: list[str] = field(default_factory=list)
     # The logged-in sessions of those who got through, for what comes next.
     sessions: list[HubSession] = field(default_factory=list, repr=False)
+    phases: dict[str, list[float]] = field(default_factory=dict)  # seconds, per phase
+
+    def phase_line(self) -> str:
+        parts = []
+        for name, took in self.phases.items():
+            ordered = sorted(took)
+            p50 = ordered[len(ordered) // 2]
+            p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+            parts.append(f"{name} p50 {p50:.1f} s / p95 {p95:.1f} s")
+        return "; ".join(parts)
 
     def percentile(self, q: float) -> float:
         if not self.ready:
@@ -61,6 +81,31 @@ def participants(n: int, prefix: str = "bench") -> list[tuple[str, str]]:
     return [(f"{prefix}{i:03d}", f"pw-{prefix}{i:03d}") for i in range(1, n + 1)]
 
 
+def start_like_the_button(session: HubSession, timeout: float = 300) -> None:
+    """What the hub's Start button does: GET /hub/spawn/<name> (which starts the server
+    and sends the browser to the spawn-pending page), then that page's event stream of
+    the server's progress, until it says ready. No polling: a browser does not poll."""
+    r = session.http.get(f"{session.base}/hub/spawn/{session.name}", allow_redirects=False,
+                         timeout=60)
+    assert r.status_code in (302, 303), f"spawn: {r.status_code} {r.text[:200]}"
+    if f"/hub/spawn-pending/{session.name}" not in r.headers.get("Location", ""):
+        return  # ready already: sent straight to the server
+    deadline = time.monotonic() + timeout
+    with session.hub_api("GET", f"/users/{session.name}/server/progress",
+                         stream=True) as events:
+        events.raise_for_status()
+        for line in events.iter_lines():
+            if line.startswith(b"data:"):
+                event = json.loads(line[5:])
+                if event.get("ready"):
+                    return
+                if event.get("failed"):
+                    raise AssertionError(f"start failed: {event.get('message')}")
+            if time.monotonic() > deadline:
+                break
+    raise AssertionError(f"server of {session.name} not ready after {timeout}s")
+
+
 def burst(people: list[tuple[str, str]], addresses: Addresses | None = None,
           timeout: float = 300) -> Burst:
     """Log everyone in and start their servers at the same moment; measure."""
@@ -74,13 +119,18 @@ def burst(people: list[tuple[str, str]], addresses: Addresses | None = None,
         started = time.monotonic()
         try:
             session.login(password)
-            session.spawn(timeout=timeout)
+            logged_in = time.monotonic()
+            start_like_the_button(session, timeout)
+            ready = time.monotonic()
             r = session.open_lab()
             assert r.status_code == 200 and "JupyterLab" in r.text
-            took = time.monotonic() - started
+            done = time.monotonic()
             with lock:
-                result.ready.append(took)
+                result.ready.append(done - started)
                 result.sessions.append(session)
+                for phase, took in (("login", logged_in - started),
+                                    ("start", ready - logged_in), ("lab", done - ready)):
+                    result.phases.setdefault(phase, []).append(took)
         except Exception as e:  # a failure is a result here, not a crash
             with lock:
                 result.failures.append(f"{name}: {type(e).__name__}: {e}"[:300])
@@ -171,7 +221,7 @@ def main() -> None:
             result = burst(people[:n])
             results.append(result)
             print(f"N={n}: all ready in {result.total:.1f}s, "
-                  f"{len(result.failures)} failures", flush=True)
+                  f"{len(result.failures)} failures; {result.phase_line()}", flush=True)
             for failure in result.failures[:5]:
                 print("   ", failure)
             cell = first_cell(result.sessions, args.cell)
