@@ -25,6 +25,7 @@ every server is stopped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
 from benchmarks.benchstack import add_stack_options, bench_stack, stack_options
+from benchmarks.hubprofile import HubProfile
 from tests.e2e.hubclient import HubSession
 from workshop.addresses import Addresses
 
@@ -207,6 +209,9 @@ def main() -> None:
     parser.add_argument("--cell", default=FIRST_CELL, help="the first cell everyone runs")
     parser.add_argument("--bcrypt", action="store_true",
                         help="bcrypt hashes (cost 12) in users.txt instead of plain passwords")
+    parser.add_argument("--profile-hub", metavar="PY_SPY",
+                        help="sample the hub with this py-spy during each burst "
+                        "(benchmarks/hubprofile.py)")
     add_stack_options(parser)
     args = parser.parse_args()
     people = participants(max(args.sizes))
@@ -215,11 +220,17 @@ def main() -> None:
     stack.prepare(users_txt(people, args.bcrypt), {"welcome.md": "# hi\n"})
     print(f"starting the stack with {len(people)} participants ...", flush=True)
     print(f"stack healthy after {stack.up():.1f}s", flush=True)
-    results, cells = [], []
+    results, cells, profiles = [], [], []
     try:
         for n in args.sizes:
-            result = burst(people[:n])
+            profile = (HubProfile(args.profile_hub, stack, stack.workdir.parent /
+                                  f"hub-profile-{args.project}-{n}.txt")
+                       if args.profile_hub else contextlib.nullcontext())
+            with profile:
+                result = burst(people[:n])
             results.append(result)
+            if isinstance(profile, HubProfile):
+                profiles.append(f"N={n}: {profile.summary()}")
             print(f"N={n}: all ready in {result.total:.1f}s, "
                   f"{len(result.failures)} failures; {result.phase_line()}", flush=True)
             for failure in result.failures[:5]:
@@ -240,6 +251,8 @@ def main() -> None:
     print(HEADER)
     for r in results:
         print(r.row())
+    for profile_text in profiles:
+        print(f"\n{profile_text}")
     print(f"\nfirst cell, everyone at once (kernel start + execute {args.cell!r})")
     print(HEADER.replace("all ready", "all done "))
     for r in cells:

@@ -71,10 +71,14 @@ _SLUG_MEMORY = re.compile(
     r"^[a-z][a-z0-9]*-(?P<vcpus>\d+)vcpu-(?P<amount>\d+)(?P<unit>gb|mb)(?:-|$)")
 
 
-def capacity(ram_mb: int) -> int:
-    """Participants a droplet with `ram_mb` MB of RAM holds comfortably (never negative)."""
-    usable = ram_mb * HEADROOM - OS_RESERVE_MB - HUB_SIDE_MB
-    return max(0, math.floor(usable / PER_PARTICIPANT_MB))
+def capacity(ram_mb: int, per_participant_mb: float = PER_PARTICIPANT_MB,
+             hub_side_mb: float = HUB_SIDE_MB) -> int:
+    """Participants a droplet with `ram_mb` MB of RAM holds comfortably (never negative).
+
+    The rule's terms are this module's measurements; a rehearsal (provision/rehearsal.py)
+    puts in what it measured on a live node for its class instead."""
+    usable = ram_mb * HEADROOM - OS_RESERVE_MB - hub_side_mb
+    return max(0, math.floor(usable / per_participant_mb))
 
 
 def ram_needed_mb(participants: int) -> int:
