@@ -11,6 +11,8 @@ default.
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from pathlib import Path
 
 from tests.e2e.compose_stack import ROOT, Stack
@@ -26,6 +28,9 @@ def add_stack_options(parser: argparse.ArgumentParser) -> None:
                         help="compose project name (default workshop-bench)")
     parser.add_argument("--spawner", choices=("local", "fork"), default=None,
                         help="WORKSHOP_SPAWNER for the stack (default: the configuration's)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="more environment for the hub (e.g. "
+                        "WORKSHOP_CONCURRENT_STARTS=8); repeatable")
 
 
 def stack_options(args: argparse.Namespace) -> str:
@@ -37,17 +42,32 @@ def stack_options(args: argparse.Namespace) -> str:
         out.append(f"--project {args.project}")
     if args.spawner:
         out.append(f"--spawner {args.spawner}")
+    out += [f"--env {e}" for e in args.env]
     return " ".join(out)
 
 
 def bench_stack(name: str, port: int = DEFAULT_PORT, project: str = DEFAULT_PROJECT,
-                spawner: str | None = None) -> Stack:
+                spawner: str | None = None, env: list[str] | None = None) -> Stack:
     workdir = ROOT / "tmp" / (name if project == DEFAULT_PROJECT else f"{name}-{project}")
     extra: tuple[Path, ...] = ()
+    settings = dict(e.split("=", 1) for e in env or [])
     if spawner:
-        override = workdir.parent / f".{project}.spawner.yml"
+        settings["WORKSHOP_SPAWNER"] = spawner
+    if settings:
+        override = workdir.parent / f".{project}.env.yml"
         override.parent.mkdir(parents=True, exist_ok=True)
-        override.write_text("services:\n  hub:\n    environment:\n"
-                            f"      WORKSHOP_SPAWNER: {spawner}\n")
+        override.write_text("services:\n  hub:\n    environment:\n" + "".join(
+            f"      {k}: {json.dumps(v)}\n" for k, v in settings.items()))
         extra = (override,)
     return Stack(workdir, project=project, port=port, extra_files=extra)
+
+
+def wait_for_accounts(stack: Stack, names: list[str], timeout: float = 300) -> float:
+    """Until users-sync has made every account (at 9:00 it made them long ago; right
+    after the stack starts it is still at it, and a burst would measure its lock)."""
+    started = time.monotonic()
+    while stack.exec("id", "-u", names[-1], check=False).returncode != 0:
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"users-sync did not make {names[-1]} within {timeout}s")
+        time.sleep(1)
+    return time.monotonic() - started

@@ -36,7 +36,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
-from benchmarks.benchstack import add_stack_options, bench_stack, stack_options
+from benchmarks.benchstack import (
+    add_stack_options,
+    bench_stack,
+    stack_options,
+    wait_for_accounts,
+)
 from benchmarks.hubprofile import HubProfile
 from tests.e2e.hubclient import HubSession
 from workshop.addresses import Addresses
@@ -215,11 +220,14 @@ def main() -> None:
     add_stack_options(parser)
     args = parser.parse_args()
     people = participants(max(args.sizes))
-    stack = bench_stack("bench", args.port, args.project, args.spawner)
+    stack = bench_stack("bench", args.port, args.project, args.spawner,
+                        args.env)
     stack.down()
     stack.prepare(users_txt(people, args.bcrypt), {"welcome.md": "# hi\n"})
     print(f"starting the stack with {len(people)} participants ...", flush=True)
     print(f"stack healthy after {stack.up():.1f}s", flush=True)
+    print(f"accounts made after {wait_for_accounts(stack, [n for n, _ in people]):.1f}s more",
+          flush=True)
     results, cells, profiles = [], [], []
     try:
         for n in args.sizes:

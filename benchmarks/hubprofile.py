@@ -5,8 +5,10 @@ host, by its host pid) while the burst runs, and the samples are summed up by fu
     py-spy: python3 -m venv /tmp/pyspy && /tmp/pyspy/bin/pip install py-spy
     .venv/bin/python benchmarks/burst_login.py --profile-hub /tmp/pyspy/bin/py-spy ...
 
-Only busy samples are taken (py-spy's default, no --idle): their number over the
-sampling rate is the CPU time the hub's threads spent, the rest of the burst it waited.
+Only samples of the thread holding the GIL are taken (--gil): their number over the
+sampling rate is the time the hub's Python ran, the event loop's and its helper threads'
+together; the rest of the burst the hub waited (on participants' servers, the proxy, the
+disk, or for a CPU on a busy machine).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class HubProfile:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [self.pyspy, "record", "--pid", str(hub_pid(self.stack)), "--rate", str(RATE),
-             "--format", "raw", "--output", str(self.out), "--nonblocking"],
+             "--format", "raw", "--output", str(self.out), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.started = time.monotonic()
         time.sleep(1)  # py-spy attaches

@@ -143,7 +143,8 @@ def main() -> None:
     add_stack_options(parser)
     args = parser.parse_args()
     people = participants(args.users, prefix="mem")
-    stack = bench_stack("bench-memory", args.port, args.project, args.spawner)
+    stack = bench_stack("bench-memory", args.port, args.project, args.spawner,
+                        args.env)
     stack.down()
     stack.prepare("".join(f"{n}:{p}\n" for n, p in people), {})
     print(f"stack healthy after {stack.up():.1f}s", flush=True)

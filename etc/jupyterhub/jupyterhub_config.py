@@ -71,6 +71,8 @@ c.Spawner.notebook_dir = "~"
 # WorkshopHomes: the preparation both spawners share (account, home, materials).
 c.WorkshopHomes.materials_dir = MATERIALS
 c.WorkshopHomes.ledger_dir = LEDGER
+if "WORKSHOP_CONCURRENT_STARTS" in os.environ:  # servers starting at once (spawner.py)
+    c.WorkshopHomes.concurrent_starts = int(os.environ["WORKSHOP_CONCURRENT_STARTS"])
 c.Spawner.environment = {
     # Where the save hook (etc/jupyter/jupyter_server_config.py) posts its events.
     "WORKSHOP_EVENTS_URL": f"{ADDRESSES.dashboard_url}/services/dashboard/events",
