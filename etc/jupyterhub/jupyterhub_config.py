@@ -85,11 +85,14 @@ c.Spawner.http_timeout = 90
 # starting at once must not starve the hub's event loop (benchmarks/burst_login.py).
 c.Spawner.cmd = ["nice", "-n", "10", "jupyterhub-singleuser"]
 
-# -- per-participant containers (switch) -------------------------------------------------
-# WORKSHOP_SPAWNER=containers (docker-compose.containers.yml sets it, with the Docker
-# socket) starts each participant's server in a container of its own, with memory and CPU
-# limits (WORKSHOP_MEM_LIMIT, WORKSHOP_CPU_LIMIT); see services/workshop/containers.py.
-SPAWNER = os.environ.get("WORKSHOP_SPAWNER", "local")
+# -- which spawner: fork (default), local, containers --------------------------------------
+# fork: every participant's server and kernels are forked from preloaded processes
+# (services/workshop/forkspawner.py): a second to start, their imports shared.
+# local: the classic spawner, one `jupyterhub-singleuser` process executed per participant.
+# containers (docker-compose.containers.yml sets it, with the Docker socket): each
+# participant's server in a container of its own, with memory and CPU limits
+# (WORKSHOP_MEM_LIMIT, WORKSHOP_CPU_LIMIT); see services/workshop/containers.py.
+SPAWNER = os.environ.get("WORKSHOP_SPAWNER", "fork")
 if SPAWNER == "containers":
     from workshop.containers import WorkshopDockerSpawner, config_from_env
 
@@ -103,7 +106,7 @@ elif SPAWNER == "fork":
     c.JupyterHub.spawner_class = ForkSpawner
     fork_servers()  # they import while the hub starts, not at the first login
 elif SPAWNER != "local":
-    raise ValueError(f"WORKSHOP_SPAWNER={SPAWNER!r}: use 'local' (default), 'fork' or "
+    raise ValueError(f"WORKSHOP_SPAWNER={SPAWNER!r}: use 'fork' (default), 'local' or "
                      "'containers'")
 
 # -- groups and roles ---------------------------------------------------------------------
