@@ -83,8 +83,8 @@ class HubProfile:
             frames = [_where(f) for f in stack.split(";")]
             func, file = frames[-1]
             own[f"{func} ({'/'.join(file.split('/')[-2:])})"] += n
-            for name in {f"{func} {file.split('site-packages/')[-1]}" for func, file in frames
-                         if func in VERBS and "handlers" in file}:
+            for name in {f"{func} ({file})" for func, file in frames  # Class.method
+                         if func.rsplit(".", 1)[-1] in VERBS and "handlers" in file}:
                 handlers[name] += n
         busy = total / RATE
         lines = [f"hub busy {busy:.1f} s of {self.seconds:.1f} s "
