@@ -19,6 +19,7 @@ sys.path.insert(0, SERVICES)
 from dashboard.settings import INSTRUCTOR_SCOPE  # noqa: E402
 from workshop.addresses import Addresses  # noqa: E402
 from workshop.authenticator import UsersFileAuthenticator  # noqa: E402
+from workshop.hubdb import use_wal  # noqa: E402
 from workshop.keys import persistent_secret  # noqa: E402
 from workshop.spawner import WorkshopSpawner  # noqa: E402
 
@@ -52,6 +53,7 @@ if ADDRESSES.subdomains:
 
 # -- state ------------------------------------------------------------------------------
 c.JupyterHub.db_url = f"sqlite:///{STATE}/jupyterhub.sqlite"
+use_wal()  # commits that do not stall the hub's loop on the disk (workshop/hubdb.py)
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 
 # -- who may log in: users.txt ------------------------------------------------------------

@@ -163,3 +163,16 @@ def test_the_runtime_directory_is_the_participants_alone(tmp_path: Path):
 
     longest = RUN_DIR / "runtime" / "59999" / f"kernel-{'x' * 36}-ipc-99999"
     assert len(str(longest)) < 107
+
+
+def test_the_hubs_sqlite_runs_in_wal_mode(tmp_path: Path):
+    from sqlalchemy import create_engine, text
+
+    from workshop.hubdb import use_wal
+
+    use_wal()
+    use_wal()  # once is enough; twice does no harm
+    engine = create_engine(f"sqlite:///{tmp_path}/hub.sqlite")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
