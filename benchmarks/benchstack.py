@@ -63,10 +63,13 @@ def bench_stack(name: str, port: int = DEFAULT_PORT, project: str = DEFAULT_PROJ
 
 
 def wait_for_accounts(stack: Stack, names: list[str], timeout: float = 300) -> float:
-    """Until users-sync has made every account (at 9:00 it made them long ago; right
-    after the stack starts it is still at it, and a burst would measure its lock)."""
+    """Until users-sync has made every account and finished its first sync (it writes its
+    status file then): at 9:00 it did so long ago, while right after the stack starts it
+    is still creating accounts and hub users, and a burst would measure that."""
     started = time.monotonic()
-    while stack.exec("id", "-u", names[-1], check=False).returncode != 0:
+    while (stack.exec("id", "-u", names[-1], check=False).returncode != 0
+           or stack.exec("test", "-f", "/srv/hub/state/users-sync.json",
+                         check=False).returncode != 0):
         if time.monotonic() - started > timeout:
             raise RuntimeError(f"users-sync did not make {names[-1]} within {timeout}s")
         time.sleep(1)
