@@ -55,3 +55,40 @@ def test_a_rehearsal_of_ten_reports_and_leaves_nothing_behind(stack: Stack, alic
     assert alice.user_model()["servers"][""]["ready"] is True
     assert alice.server_api("GET", "/status").status_code == 200
     assert sorted(p.name for p in (stack.home / "alice").iterdir()) == alice_files
+
+
+def test_over_ssh_only_the_pinned_node_is_rehearsed(stack: Stack, tmp_path):
+    """--ssh: the node's side runs through SSH, trusting only the host key create-node.py
+    pinned; a node whose key is not pinned is refused before anything happens there."""
+    import paramiko
+
+    from provision.hostkeys import HostKeyStore, host_entry
+    from tests.fakes.sshd import Sshd, keygen
+
+    user_key, server_key = tmp_path / "id_ed25519", tmp_path / "host_key"
+    keygen(server_key, "node")
+    sshd = Sshd(tmp_path / "sshd", keygen(user_key, "laptop")).start(server_key)
+    container = stack.compose("ps", "-q", "hub").stdout.strip()
+    args = ["--ssh", f"root@127.0.0.1:{sshd.port}", "--url", ADDRESSES.public_url,
+            "--container", container, "--participants", "3", "--ssh-key", str(user_key),
+            "--json"]
+    users_before = stack.users_file.read_bytes()
+    try:
+        refused = io.StringIO()
+        with contextlib.redirect_stderr(refused):
+            assert rehearse_main([*args, "--state-dir", str(tmp_path / "empty")]) == 2
+        assert "host key" in refused.getvalue() or "not the one" in refused.getvalue(), \
+            refused.getvalue()
+        assert stack.users_file.read_bytes() == users_before  # nothing was added
+
+        store = HostKeyStore(tmp_path / "state")
+        store.pin_server_key(host_entry("127.0.0.1", sshd.port),
+                             paramiko.Ed25519Key.from_private_key_file(str(server_key)))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = rehearse_main([*args, "--state-dir", str(tmp_path / "state")])
+        report = json.loads(out.getvalue())
+        assert code == 0 and report["participants"] == 3 and report["failures"] == []
+    finally:
+        sshd.stop()
+    assert stack.users_file.read_bytes() == users_before
