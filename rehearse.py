@@ -40,7 +40,8 @@ DEFAULT_CONTAINER = "workshop-hub-1"  # docker-compose.yml's project "workshop"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=" ".join(__doc__.split("\n\n")[0].split()))
+    summary = " ".join(__doc__.split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(prog=PROG, description=summary)
     parser.add_argument("--participants", "-n", type=int, required=True,
                         help="how many throw-away participants (the class's size)")
     where = parser.add_mutually_exclusive_group(required=True)
