@@ -2,23 +2,34 @@
 
     participants = floor((RAM_MB × HEADROOM − OS_RESERVE_MB − HUB_SIDE_MB) / PER_PARTICIPANT_MB)
 
-                 = floor((RAM_MB × 0.85 − 600 − 373) / 336)
+                 = floor((RAM_MB × 0.85 − 600 − 522) / (57 + 22))
 
 - RAM_MB: the droplet's memory as DigitalOcean sells it (4 GB = 4096 MB).
 - HEADROOM 0.85: 15 % is never planned for. It covers the RAM the kernel keeps for itself
   (a "4 GB" droplet shows ~3.8 GiB MemTotal), a class running heavier code than the
-  allowance below, and the hub side growing with the number of logged-in people.
+  allowance below, pages a long class dirties beyond the ten minutes measured, and the
+  hub side growing with the number of logged-in people.
 - OS_RESERVE_MB 600: what runs outside the container plus the page cache worth keeping.
-- HUB_SIDE_MB 373: hub, proxy, dashboard, users-sync and idle-culler (measured, RSS).
-- PER_PARTICIPANT_MB 336: an idle participant (measured, RSS) plus a working allowance.
+- HUB_SIDE_MB 522: hub, proxy, dashboard, users-sync, idle-culler, and the two fork servers
+  whose pages every participant's server and kernel share (measured).
+- PER_PARTICIPANT_MB 79: what each participant adds (measured): their server and kernel's
+  own pages, and the working allowance.
 
 Memory, not CPU, is what the rule counts: an idle kernel costs no CPU, and a server that
 runs out of memory kills kernels while the class is typing. Instructors have servers too,
 so they count like participants. The measurements come from
 
-    .venv/bin/python benchmarks/memory_per_user.py
+    .venv/bin/python benchmarks/memory_per_user.py --users 5 --idle 20 --use 600 \
+        --every 30 --work --spawner fork
 
-(5 idle participants in the real stack; see benchmarks/Readme.md).
+(5 participants in the real stack with the fork spawner, the default; see
+benchmarks/Readme.md). With servers and kernels forked from preloaded processes the
+imported code is in memory once, in the fork servers, and every participant shares it:
+so the shared pages are counted once, on the hub side (the fork servers' RSS: all their
+pages), and a participant counts with their own pages only (USS, what each additional
+participant really adds). Check on the measured stack: the sum of every process's PSS
+(the exact total) was 888 MB with 5 participants after the work; the rule's terms give
+522 + 5 × 79 = 917 MB.
 """
 
 from __future__ import annotations
@@ -29,26 +40,28 @@ from dataclasses import dataclass
 
 from provision.sizes import SIZES, Size
 
-# From `.venv/bin/python benchmarks/memory_per_user.py` (5 idle participants): the hub
-# side as a whole, RSS: proxy 67 + dashboard 124 + users-sync 31 + idle-culler 30 +
-# hub 122 MB. Measured with 5 people logged in; what each further person adds to it
-# (a proxy route, a hub user object) is left to the headroom.
-HUB_SIDE_MB = 373
+# From the benchmark above, after 10 minutes of light use: hub 99 + dashboard 100 + proxy 42
+# + users-sync 18 + idle-culler 19 MB (PSS: these processes share the image's libraries
+# among themselves), plus the fork servers for servers 117 and for kernels 127 MB (RSS:
+# every page of theirs, the ones their children share included, counted here once).
+HUB_SIDE_MB = 522
 
-# From the same benchmark: an idle participant is 186 MB RSS (JupyterLab server 120 +
-# one started Python kernel after one cell 54, plus small helpers); PSS is 137 MB, so
-# RSS, which counts shared libraries in every process, is the pessimistic choice.
-IDLE_PARTICIPANT_MB = 186
+# An idle participant, JupyterLab server + one kernel after one cell, after 10 minutes of
+# light use (a small cell every 30 s): 57 MB of their own pages (USS; 55 MB right after
+# the first cell, so light use dirtied 1.6 MB of shared pages). Their PSS was 80 MB and
+# their RSS 213 MB (RSS counts every shared page in every process: the classic spawner's
+# 173 MB RSS, 130 MB PSS participant is the comparison).
+IDLE_PARTICIPANT_MB = 57
 
-# What a participant's kernel grows by while working through a Python class. In a
-# plain Python process with the participant image's versions (pandas 3.1.1,
-# matplotlib 3.11.2), importing numpy + pandas + matplotlib.pyplot added 90 MB RSS,
-# and a 100 000 × 10 DataFrame, a groupby and one histogram saved as PNG brought it
-# to +111 MB (measured by hand, not part of the benchmark). 150 leaves ~40 MB for the
-# objects IPython keeps alive in Out[] / _ and a second copy of the data.
-WORKING_ALLOWANCE_MB = 150
+# What a participant's kernel grows by in a lesson (benchmarks/memory_per_user.py --work:
+# the rehearsal's cells: import numpy, pandas and matplotlib, a 100 000 × 10 DataFrame, a
+# groupby, a histogram saved as PNG): +21.7 MB of their own pages (21.2 .. 21.9). The
+# imports cost nothing of their own any more: the kernels' fork server has them
+# (etc/jupyter/kernel-preload.txt). A class doing heavier work measures its own with
+# rehearse.py, which puts what it measured into this rule.
+WORKING_ALLOWANCE_MB = 22
 
-PER_PARTICIPANT_MB = IDLE_PARTICIPANT_MB + WORKING_ALLOWANCE_MB  # 336
+PER_PARTICIPANT_MB = IDLE_PARTICIPANT_MB + WORKING_ALLOWANCE_MB  # 79
 
 # Outside the container: Ubuntu's own services on a fresh droplet (systemd, journald,
 # sshd, snapd, the DigitalOcean agent: ~250 MB), dockerd + containerd (~100 MB) and
@@ -71,10 +84,14 @@ _SLUG_MEMORY = re.compile(
     r"^[a-z][a-z0-9]*-(?P<vcpus>\d+)vcpu-(?P<amount>\d+)(?P<unit>gb|mb)(?:-|$)")
 
 
-def capacity(ram_mb: int) -> int:
-    """Participants a droplet with `ram_mb` MB of RAM holds comfortably (never negative)."""
-    usable = ram_mb * HEADROOM - OS_RESERVE_MB - HUB_SIDE_MB
-    return max(0, math.floor(usable / PER_PARTICIPANT_MB))
+def capacity(ram_mb: int, per_participant_mb: float = PER_PARTICIPANT_MB,
+             hub_side_mb: float = HUB_SIDE_MB) -> int:
+    """Participants a droplet with `ram_mb` MB of RAM holds comfortably (never negative).
+
+    The rule's terms are this module's measurements; a rehearsal (provision/rehearsal.py)
+    puts in what it measured on a live node for its class instead."""
+    usable = ram_mb * HEADROOM - OS_RESERVE_MB - hub_side_mb
+    return max(0, math.floor(usable / per_participant_mb))
 
 
 def ram_needed_mb(participants: int) -> int:

@@ -19,6 +19,7 @@ sys.path.insert(0, SERVICES)
 from dashboard.settings import INSTRUCTOR_SCOPE  # noqa: E402
 from workshop.addresses import Addresses  # noqa: E402
 from workshop.authenticator import UsersFileAuthenticator  # noqa: E402
+from workshop.hubdb import use_wal  # noqa: E402
 from workshop.keys import persistent_secret  # noqa: E402
 from workshop.spawner import WorkshopSpawner  # noqa: E402
 
@@ -52,11 +53,18 @@ if ADDRESSES.subdomains:
 
 # -- state ------------------------------------------------------------------------------
 c.JupyterHub.db_url = f"sqlite:///{STATE}/jupyterhub.sqlite"
+use_wal()  # commits that do not stall the hub's loop on the disk (workshop/hubdb.py)
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 
 # -- who may log in: users.txt ------------------------------------------------------------
 c.JupyterHub.authenticator_class = UsersFileAuthenticator
 c.UsersFileAuthenticator.users_file = USERS_FILE
+# A whole class logging in through the form at the same moment must all get in: with 16
+# waiting checks, 9 of 60 simultaneous logins were refused with 429 even with plain
+# passwords (benchmarks/burst_login.py: the hub's loop takes in every POST before it sees
+# a check finish). 100 lets the appliance's largest class wait its turn; a flood still
+# gets 429 beyond that.
+c.UsersFileAuthenticator.max_waiting_checks = 100
 
 # -- participants' servers ---------------------------------------------------------------
 c.JupyterHub.spawner_class = WorkshopSpawner
@@ -65,6 +73,8 @@ c.Spawner.notebook_dir = "~"
 # WorkshopHomes: the preparation both spawners share (account, home, materials).
 c.WorkshopHomes.materials_dir = MATERIALS
 c.WorkshopHomes.ledger_dir = LEDGER
+if "WORKSHOP_CONCURRENT_STARTS" in os.environ:  # servers starting at once (spawner.py)
+    c.WorkshopHomes.concurrent_starts = int(os.environ["WORKSHOP_CONCURRENT_STARTS"])
 c.Spawner.environment = {
     # Where the save hook (etc/jupyter/jupyter_server_config.py) posts its events.
     "WORKSHOP_EVENTS_URL": f"{ADDRESSES.dashboard_url}/services/dashboard/events",
@@ -77,19 +87,29 @@ c.Spawner.http_timeout = 90
 # starting at once must not starve the hub's event loop (benchmarks/burst_login.py).
 c.Spawner.cmd = ["nice", "-n", "10", "jupyterhub-singleuser"]
 
-# -- per-participant containers (switch) -------------------------------------------------
-# WORKSHOP_SPAWNER=containers (docker-compose.containers.yml sets it, with the Docker
-# socket) starts each participant's server in a container of its own, with memory and CPU
-# limits (WORKSHOP_MEM_LIMIT, WORKSHOP_CPU_LIMIT); see services/workshop/containers.py.
-SPAWNER = os.environ.get("WORKSHOP_SPAWNER", "local")
+# -- which spawner: fork (default), local, containers --------------------------------------
+# fork: every participant's server and kernels are forked from preloaded processes
+# (services/workshop/forkspawner.py): a second to start, their imports shared.
+# local: the classic spawner, one `jupyterhub-singleuser` process executed per participant.
+# containers (docker-compose.containers.yml sets it, with the Docker socket): each
+# participant's server in a container of its own, with memory and CPU limits
+# (WORKSHOP_MEM_LIMIT, WORKSHOP_CPU_LIMIT); see services/workshop/containers.py.
+SPAWNER = os.environ.get("WORKSHOP_SPAWNER", "fork")
 if SPAWNER == "containers":
     from workshop.containers import WorkshopDockerSpawner, config_from_env
 
     c.JupyterHub.spawner_class = WorkshopDockerSpawner
     for _name, _value in config_from_env(os.environ).items():
         setattr(c.WorkshopDockerSpawner, _name, _value)
+elif SPAWNER == "fork":
+    # Servers and kernels forked from preloaded processes (services/workshop/forkspawner.py).
+    from workshop.forkspawner import ForkSpawner, fork_servers
+
+    c.JupyterHub.spawner_class = ForkSpawner
+    fork_servers()  # they import while the hub starts, not at the first login
 elif SPAWNER != "local":
-    raise ValueError(f"WORKSHOP_SPAWNER={SPAWNER!r}: use 'local' (default) or 'containers'")
+    raise ValueError(f"WORKSHOP_SPAWNER={SPAWNER!r}: use 'fork' (default), 'local' or "
+                     "'containers'")
 
 # -- groups and roles ---------------------------------------------------------------------
 # The users-sync service keeps group membership in step with users.txt.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -24,7 +25,12 @@ this line is broken
 teacher:{PASSWORDS["teacher"]}
 """
 # This package's stack: loopback ports 980-983, http://lab.localhost:980 for browsers.
-ADDRESSES = local_addresses(980)
+# WORKSHOP_E2E_PORT/_PROJECT/_COMPOSE run the same suite on another stack beside it, e.g.
+# with the fork spawner: WORKSHOP_E2E_COMPOSE=tests/e2e/fork/compose.fork.yml.
+ADDRESSES = local_addresses(int(os.environ.get("WORKSHOP_E2E_PORT", "980")))
+PROJECT = os.environ.get("WORKSHOP_E2E_PROJECT", "workshop-e2e")
+EXTRA_COMPOSE = tuple(ROOT / f for f in os.environ.get("WORKSHOP_E2E_COMPOSE", "").split(":")
+                      if f)
 BASE = ADDRESSES.public_url
 DASHBOARD = ADDRESSES.service("dashboard").rstrip("/")
 EVENTS = f"{DASHBOARD}/events"
@@ -36,7 +42,9 @@ MATERIALS = {"welcome.md": "# Welcome\n", "exercise.py": "print('hello')\n"}
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
-    s = Stack(ROOT / "tmp" / "e2e", port=ADDRESSES.port)
+    workdir = "e2e" if PROJECT == "workshop-e2e" else f"e2e-{PROJECT}"
+    s = Stack(ROOT / "tmp" / workdir, project=PROJECT, port=ADDRESSES.port,
+              extra_files=EXTRA_COMPOSE)
     s.down()  # a stack left over from an interrupted run
     s.prepare(USERS, MATERIALS)
     try:

@@ -11,6 +11,7 @@ import pytest
 from provision.capacity import (
     HEADROOM,
     HUB_SIDE_MB,
+    IDLE_PARTICIPANT_MB,
     OS_RESERVE_MB,
     PER_PARTICIPANT_MB,
     Headcount,
@@ -31,20 +32,28 @@ SECTION = "## How many participants a droplet holds"
 
 
 def test_constants_are_the_measured_ones():
-    # benchmarks/memory_per_user.py: hub side 373 MB RSS, idle participant 186 MB RSS.
-    assert HUB_SIDE_MB == 373 and PER_PARTICIPANT_MB == 186 + 150
+    # benchmarks/memory_per_user.py --spawner fork --use 600 --work: hub side 278 MB PSS
+    # + fork servers 244 MB RSS; a participant 57 MB USS + 22 MB of lesson work.
+    assert HUB_SIDE_MB == 278 + 244 and PER_PARTICIPANT_MB == 57 + 22
     assert OS_RESERVE_MB == 600 and HEADROOM == 0.85
 
 
-@pytest.mark.parametrize(("name", "expected"), [("small", 7), ("medium", 17), ("large", 38)])
+def test_measured_terms_can_replace_the_rules():
+    # A rehearsal puts in what it measured on the node for its class.
+    assert capacity(8192, per_participant_mb=300, hub_side_mb=1000) == \
+        (8192 * 85 // 100 - 600 - 1000) // 300
+
+
+@pytest.mark.parametrize(("name", "expected"), [("small", 29), ("medium", 73),
+                                                ("large", 162)])
 def test_exact_numbers_for_the_table_sizes(name: str, expected: int):
     assert capacity(SIZES[name].memory_mb) == expected
     assert capacity_of(name) == capacity_of(SIZES[name].slug) == expected
 
 
 def test_formula():
-    # floor((8192 × 0.85 − 600 − 373) / 336) = floor(5990.2 / 336) = 17
-    assert capacity(8192) == (8192 * 85 // 100 - 600 - 373) // 336 == 17
+    # floor((8192 × 0.85 − 600 − 522) / 79) = floor(5841.2 / 79) = 73
+    assert capacity(8192) == (8192 * 85 // 100 - 600 - 522) // 79 == 73
 
 
 def test_monotonic_in_ram_and_never_negative():
@@ -78,17 +87,17 @@ def test_unknown_memory_means_unknown_capacity():
 
 
 @pytest.mark.parametrize(("n", "name"), [
-    (-1, "small"), (0, "small"), (1, "small"), (7, "small"), (8, "medium"), (17, "medium"),
-    (18, "large"), (38, "large"), (39, None), (1000, None),
+    (-1, "small"), (0, "small"), (1, "small"), (29, "small"), (30, "medium"),
+    (73, "medium"), (74, "large"), (162, "large"), (163, None), (1000, None),
 ])
 def test_smallest_fitting(n: int, name: str | None):
     assert smallest_fitting(n) == name
 
 
 def test_bigger_slug_beyond_the_table():
-    assert bigger_slug(39) == "g-8vcpu-32gb"
+    assert bigger_slug(163) == "g-8vcpu-32gb"
     assert bigger_slug(capacity_of("g-8vcpu-32gb") + 1) == "g-16vcpu-64gb"  # type: ignore[operator]
-    assert bigger_slug(10_000) is None
+    assert bigger_slug(100_000) is None
 
 
 def test_headcount_wording():
@@ -98,21 +107,21 @@ def test_headcount_wording():
 
 
 def test_too_small_names_the_size_that_fits():
-    why = too_small("s-4vcpu-8gb", Headcount(28, 2, 1), "my-class.txt")
+    why = too_small("s-2vcpu-4gb", Headcount(28, 2, 1), "my-class.txt")
     assert why == ("my-class.txt lists 30 people (28 participants, 2 instructors, 1 broken "
-                   "line not counted) but medium (s-4vcpu-8gb, 8 GB RAM) holds about 17 "
-                   "comfortably: use --size large (s-8vcpu-16gb, holds 38)")
-    assert too_small("medium", Headcount(16, 1), "x") is None  # exactly 17: fits
-    assert too_small("s-2vcpu-2gb", Headcount(3, 0), "x") == (
-        "x lists 3 people (3 participants, 0 instructors) but s-2vcpu-2gb (2 GB RAM) holds "
-        "about 2 comfortably: use --size small (s-2vcpu-4gb, holds 7)")
+                   "line not counted) but small (s-2vcpu-4gb, 4 GB RAM) holds about 29 "
+                   "comfortably: use --size medium (s-4vcpu-8gb, holds 73)")
+    assert too_small("small", Headcount(28, 1), "x") is None  # exactly 29: fits
+    assert too_small("s-2vcpu-2gb", Headcount(8, 0), "x") == (
+        "x lists 8 people (8 participants, 0 instructors) but s-2vcpu-2gb (2 GB RAM) holds "
+        "about 7 comfortably: use --size small (s-2vcpu-4gb, holds 29)")
 
 
 def test_too_small_beyond_the_table_suggests_a_slug_or_splitting():
-    why = too_small("large", Headcount(59, 1), "x")
+    why = too_small("large", Headcount(199, 1), "x")
     assert why is not None
-    assert "none of small, medium, large does: 60 people need about 25 GB RAM" in why
-    assert why.endswith("e.g. --size g-8vcpu-32gb (holds 79)")
+    assert "none of small, medium, large does: 200 people need about 20 GB RAM" in why
+    assert why.endswith("e.g. --size g-8vcpu-32gb (holds 338)")
     huge = too_small("large", Headcount(5000, 0), "x")
     assert huge is not None and huge.endswith("split the class across several nodes")
 
@@ -140,6 +149,6 @@ def test_readme_table_is_the_one_the_rule_computes():
 def test_readme_states_the_formula_with_the_constants():
     section = README.read_text(encoding="utf-8").split(SECTION, 1)[1].split("\n## ", 1)[0]
     formula = (f"floor((RAM_MB × {HEADROOM} − {OS_RESERVE_MB} − {HUB_SIDE_MB}) / "
-               f"(186 + {PER_PARTICIPANT_MB - 186}))")
+               f"({IDLE_PARTICIPANT_MB} + {PER_PARTICIPANT_MB - IDLE_PARTICIPANT_MB}))")
     assert formula in section
     assert ".venv/bin/python benchmarks/memory_per_user.py" in section
