@@ -75,14 +75,16 @@ def _ssh_client(args: argparse.Namespace):  # -> paramiko.SSHClient
     from provision.hostkeys import HostKeyStore
     from provision.options import parse_target
     from provision.progress import Progress
-    from provision.ssh import connect, load_private_key, read_user_key
+    from provision.ssh import Route, connect
+    from provision.userkey import load_private_key, read_user_key
 
     target = parse_target(args.ssh)
     pinned = HostKeyStore(args.state_dir).pinned_server_keys()
     key = load_private_key(read_user_key(args.ssh_key))
-    return connect(target.host, target.port, target.user, key, pinned, None,
-                   Backoff(first=0.5, factor=1.5, maximum=5.0, timeout=30.0), Progress(),
-                   mismatch_hint="the node's host key is not the one create-node.py pinned")
+    route = Route(target.host, target.port, target.user, key, pinned, None,
+                  Backoff(first=0.5, factor=1.5, maximum=5.0, timeout=30.0),
+                  mismatch_hint="the node's host key is not the one create-node.py pinned")
+    return connect(route, Progress(sys.stderr))  # stdout is the report (--json)
 
 
 def main(argv: list[str] | None = None) -> int:

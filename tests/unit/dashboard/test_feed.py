@@ -19,20 +19,9 @@ from .livekit import (
     board,
     execution,
     live_of,
-    make_live_app,
     run,
     tile,
 )
-
-
-@pytest.fixture
-def live_app(tmp_path, monkeypatch):
-    return make_live_app(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def client(live_app):
-    return live_app.test_client()
 
 
 def test_a_batch_is_stored_and_the_error_is_on_the_board_at_once(client, live_app):

@@ -3,8 +3,6 @@ nobody reads anybody else's."""
 
 from __future__ import annotations
 
-import pytest
-
 from dashboard.helpdesk import HelpDesk
 
 from .livekit import (
@@ -14,19 +12,8 @@ from .livekit import (
     TEACHER,
     board,
     execution,
-    make_live_app,
     run,
 )
-
-
-@pytest.fixture
-def live_app(tmp_path, monkeypatch):
-    return make_live_app(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def client(live_app):
-    return live_app.test_client()
 
 MINE = "/services/dashboard/live/help/mine"
 QUEUE = "/services/dashboard/live/api/help"

@@ -23,7 +23,6 @@ from .livekit import (
     board,
     execution,
     live_of,
-    make_live_app,
     run,
     tile,
 )
@@ -31,14 +30,6 @@ from .livekit import (
 LIVE = "/services/dashboard/live"
 
 
-@pytest.fixture
-def live_app(tmp_path, monkeypatch):
-    return make_live_app(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def client(live_app):
-    return live_app.test_client()
 
 
 def test_the_board_says_where_everyone_is(client):

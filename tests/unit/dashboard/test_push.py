@@ -18,19 +18,8 @@ from .livekit import (
     ALICE,
     TEACHER,
     live_of,
-    make_live_app,
     own_account,
 )
-
-
-@pytest.fixture
-def live_app(tmp_path, monkeypatch):
-    return make_live_app(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def client(live_app):
-    return live_app.test_client()
 
 PUSH = "/services/dashboard/live/push"
 
