@@ -43,7 +43,7 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from dashboard.lesson import source_hash  # noqa: E402
 from etc.ipython.workshop_feed.sender import Sender  # noqa: E402
-from tests.e2e.appliance.conftest import CHROMIUM_ARGS  # noqa: E402
+from tests.e2e.browserkit import CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.compose_stack import Stack, local_addresses  # noqa: E402
 from tests.e2e.hubclient import HubSession, within  # noqa: E402
 from tests.e2e.live.kit import LESSON, LESSON_CELLS, LESSON_JSON, NotebookKernel  # noqa: E402

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import bcrypt
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.e2e import browserkit
+from tests.e2e.browserkit import chromium
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.hubclient import HubSession
 
@@ -34,9 +36,6 @@ EXTRA_COMPOSE = tuple(ROOT / f for f in os.environ.get("WORKSHOP_E2E_COMPOSE", "
 BASE = ADDRESSES.public_url
 DASHBOARD = ADDRESSES.service("dashboard").rstrip("/")
 EVENTS = f"{DASHBOARD}/events"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 MATERIALS = {"welcome.md": "# Welcome\n", "exercise.py": "print('hello')\n"}
 
 
@@ -90,24 +89,12 @@ def teacher_token(stack: Stack) -> str:
 
 @pytest.fixture(scope="package")
 def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def browser_login(browser: Browser, name: str) -> Page:
-    page = browser.new_context().new_page()
-    page.goto(f"{DASHBOARD}/")
-    # Anonymous: sent to the hub's login page first.
-    expect(page.locator("#username_input")).to_be_visible()
-    page.fill("#username_input", name)
-    page.fill("#password_input", PASSWORDS[name])
-    page.click("#login_submit")
-    page.wait_for_load_state("networkidle")
-    return page
+    return browserkit.browser_login(browser, f"{DASHBOARD}/", name, PASSWORDS[name])
 
 
 @pytest.fixture(scope="package")

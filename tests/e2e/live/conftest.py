@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.appliance.conftest import CHROMIUM_ARGS
+from tests.e2e import browserkit
+from tests.e2e.browserkit import chromium
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.hubclient import HubSession, within
 
@@ -67,24 +68,13 @@ def teacher_token(stack: Stack) -> str:
 
 @pytest.fixture(scope="package")
 def browser(stack: Stack) -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def browser_login(browser: Browser, name: str, url: str = LIVE) -> Page:
-    """A browser of `name` on `url` (the hub's login page first, as for anyone)."""
-    page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
-    page.goto(url)
-    expect(page.locator("#username_input")).to_be_visible()
-    page.fill("#username_input", name)
-    page.fill("#password_input", PASSWORDS[name])
-    page.click("#login_submit")
-    page.wait_for_load_state("networkidle")
-    return page
+    return browserkit.browser_login(browser, url, name, PASSWORDS[name],
+                                    viewport={"width": 1920, "height": 1080})
 
 
 @pytest.fixture(scope="package")
