@@ -28,7 +28,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dockerspawner import DockerSpawner
-from jupyterhub.utils import random_port
 from traitlets import Integer, Unicode, default
 
 from .spawner import WorkshopHomes
@@ -189,9 +188,9 @@ class WorkshopDockerSpawner(WorkshopHomes, DockerSpawner):
             # Swap as large as the limit again would double it: the limit is the limit.
             walls["memswap_limit"] = self.mem_limit
         self.extra_host_config = {**walls, **self._dict(self.extra_host_config)}
-        # Host networking: every server needs a port of its own, on loopback only.
+        # Host networking: every server needs a port of its own (start_in_turn gives it),
+        # on loopback only.
         self.ip = "127.0.0.1"
-        self.port = random_port()
         return await self.start_in_turn(super().start)
 
     async def get_ip_and_port(self) -> tuple[str, int]:

@@ -20,7 +20,6 @@ import os
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
-from jupyterhub.utils import random_port
 from traitlets import Float
 
 from .accounts import SystemUser, participant_uid
@@ -79,8 +78,6 @@ class ForkSpawner(WorkshopSpawner):
             self.log.warning("fork server not ready after %ss: starting %s's server the "
                              "classic way", self.fork_wait, self.user.name)
             return await LocalProcessSpawner.start(self)
-        if self.port == 0:
-            self.port = random_port()
         env = self.get_env()
         env[SOCKET_ENV] = str(servers.kernel.socket_path)
         env["JUPYTER_DEFAULT_PROVISIONER_NAME"] = PROVISIONER

@@ -17,6 +17,7 @@ from jupyterhub.utils import maybe_future, wait_for_http_server
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from . import ports
 from .accounts import SystemUser, ensure_system_user, participant_uid
 from .materials import Ledger, hand_out
 from .processes import kill_user_processes
@@ -94,6 +95,7 @@ class WorkshopHomes(LoggingConfigurable):
         """Run the spawner's real `start` in this server's turn, until it answers."""
         queue = start_queue(self.concurrent_starts)
         await queue.turn(self._queue_key)  # at once, unless started without the hub
+        self.port = ports.take(self._queue_key)  # type: ignore[attr-defined]
         try:
             ip, port = await start()
             server = self.server  # type: ignore[attr-defined]
@@ -107,6 +109,7 @@ class WorkshopHomes(LoggingConfigurable):
         # A start that failed before `start` ran (or was cancelled) must not keep a turn.
         start_queue(self.concurrent_starts).release(self._queue_key)
         await super().stop(now=now)  # type: ignore[misc]
+        ports.release(self._queue_key)
 
     async def _until_answering(self, url: str) -> None:
         """Wait until the new server answers or dies; the hub's own checks judge it."""
