@@ -196,6 +196,19 @@ class HubSession:
         return Kernel(self, r.json()["id"])
 
 
+def started(name: str, password: str, addresses: Addresses | None = None,
+            timeout: float = 180) -> HubSession:
+    """Logged in through the form, server started and JupyterLab opened once (OAuth
+    done), as a participant's browser would; says how long the start took."""
+    session = HubSession(name, addresses)
+    session.login(password)
+    begun = time.monotonic()
+    session.spawn(timeout=timeout)
+    print(f"\n{name}'s server ready in {time.monotonic() - begun:.1f}s")
+    session.open_lab()
+    return session
+
+
 class Kernel:
     """One kernel of a participant, driven over its websocket like JupyterLab does."""
 

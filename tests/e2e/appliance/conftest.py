@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tests.e2e import browserkit
 from tests.e2e.browserkit import chromium
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import HubSession, started
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "erin": "erin-pw", "teacher": "teacher-pw"}
 # bob's password is a bcrypt hash; line 5 is deliberately broken and must be skipped.
@@ -66,10 +66,7 @@ def logged_in(stack: Stack, name: str) -> HubSession:
 
 def with_server(stack: Stack, name: str) -> HubSession:
     """Logged in, server started, and JupyterLab opened once (OAuth done), like a browser."""
-    session = logged_in(stack, name)
-    session.spawn()
-    session.open_lab()
-    return session
+    return started(name, PASSWORDS[name])
 
 
 @pytest.fixture(scope="package")

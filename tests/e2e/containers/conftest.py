@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
-from tests.e2e.hubclient import HubSession
+from tests.e2e.hubclient import HubSession, started
 
 PROJECT = "workshop-containers-e2e"
 PREFIX = "workshop-e2e-participant"  # WORKSHOP_CONTAINER_PREFIX in the test override (not
@@ -104,13 +104,7 @@ def logged_in(name: str) -> HubSession:
 
 
 def spawned(name: str) -> HubSession:
-    session = logged_in(name)
-    started = time.monotonic()
-    # A container is a full copy of the image on Docker's vfs storage: slow to create.
-    session.spawn(timeout=240)
-    print(f"\n{name}'s container server ready in {time.monotonic() - started:.1f}s")
-    session.open_lab()
-    return session
+    return started(name, PASSWORDS[name], timeout=240)
 
 
 @pytest.fixture(scope="package")

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
-from tests.e2e.hubclient import HubSession, Kernel
+from tests.e2e.hubclient import HubSession, Kernel, started
 
 PROJECT = "workshop-fork-e2e"
 COMPOSE_FORK = Path(__file__).with_name("compose.fork.yml")
@@ -86,13 +85,7 @@ def stack() -> Iterator[Stack]:
 
 
 def with_server(name: str) -> HubSession:
-    session = HubSession(name)
-    session.login(PASSWORDS[name])
-    started = time.monotonic()
-    session.spawn()
-    print(f"\n{name}'s forked server ready in {time.monotonic() - started:.1f}s")
-    session.open_lab()
-    return session
+    return started(name, PASSWORDS[name])
 
 
 @pytest.fixture(scope="package")

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e import browserkit
 from tests.e2e.browserkit import chromium
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
-from tests.e2e.hubclient import HubSession, within
+from tests.e2e.hubclient import HubSession, started, within
 
 from .kit import LESSON, LESSON_JSON
 
@@ -50,10 +50,7 @@ def logged_in(name: str) -> HubSession:
 
 
 def with_server(name: str) -> HubSession:
-    session = logged_in(name)
-    session.spawn()
-    session.open_lab()
-    return session
+    return started(name, PASSWORDS[name], ADDRESSES)
 
 
 @pytest.fixture(scope="package")
