@@ -4,11 +4,12 @@ dashboard. Nothing an instructor does to a participant's server or home goes unr
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .sqlitedb import open_store
 
 # The most entries one listing returns: pages show 15-20; a script reading the log gets
 # every recent action without a request able to ask SQLite for a 20-digit LIMIT.
@@ -30,9 +31,7 @@ class ActionLog:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(self.SCHEMA)
+        self._db = open_store(path, self.SCHEMA)
 
     def record(self, actor: str, action: str, target: str, outcome: str,
                detail: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -39,6 +38,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .sqlitedb import open_store
 
 # The save hook queues at most 100 events, each given up after 1 s: an event older than
 # an hour is not a late save but a wrong clock. Clocks on one host agree; five minutes
@@ -210,10 +211,7 @@ class EventStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_per_user = max_per_user
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(self.SCHEMA)
+        self._db = open_store(self.path, self.SCHEMA, synchronous_normal=True)
 
     def close(self) -> None:
         with self._lock:

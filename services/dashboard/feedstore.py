@@ -8,12 +8,13 @@ places old executions by the new lesson too.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .sqlitedb import open_store
 
 # A participant's executions kept at most. A busy day is a few hundred to a couple of
 # thousand; a loop of run_cell posting as fast as the rate allows reaches this in a few
@@ -64,10 +65,7 @@ class FeedStore:
         self.max_per_user = max_per_user
         self.max_kernels = max_kernels
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(self.SCHEMA)
+        self._db = open_store(self.path, self.SCHEMA, synchronous_normal=True)
         self._counts: dict[str, int] = dict(self._db.execute(
             "SELECT user, COUNT(*) FROM executions GROUP BY user").fetchall())
         # (user, kernel) -> the drop count stored: unchanged counts are not written again.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from pydantic import Field, model_validator
 from .auth import AuthGate
 from .events import EventBase, HomePath, event_type
 from .feed import MAX_MESSAGE_CHARS, Multiline
+from .sqlitedb import open_store
 
 # Requests kept per participant, closed ones beyond this are forgotten (oldest first).
 MAX_PER_USER = 100
@@ -79,9 +79,7 @@ class HelpDesk:
                  ) -> None:
         self.on_change = on_change
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(self.SCHEMA)
+        self._db = open_store(path, self.SCHEMA)
 
     def _rows(self, where: str, params: tuple[Any, ...], limit: int) -> list[dict[str, Any]]:
         rows = self._db.execute(f"SELECT {', '.join(self.FIELDS)} FROM requests "

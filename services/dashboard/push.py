@@ -11,7 +11,6 @@ class gets, as one new version.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from workshop.materials import Ledger
 
 from .auth import AuthGate
 from .instructornb import deliver, notebook
+from .sqlitedb import open_store
 
 MAX_SOURCE_CHARS = 10_000  # a snippet, not a dataset: ~200 lines, within the 64 KiB form limit
 MAX_PUSHES = 300  # a long day pushes tens; the notebook stays a few MB at most
@@ -57,9 +57,7 @@ class PushStore:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(self.SCHEMA)
+        self._db = open_store(path, self.SCHEMA)
 
     def add(self, author: str, kind: str, source: str) -> dict[str, Any]:
         at = datetime.now(UTC).isoformat()
