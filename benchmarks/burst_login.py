@@ -31,8 +31,10 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
@@ -114,43 +116,61 @@ def start_like_the_button(session: HubSession, timeout: float = 300) -> None:
     raise AssertionError(f"server of {session.name} not ready after {timeout}s")
 
 
-def burst(people: list[tuple[str, str]], addresses: Addresses | None = None,
-          timeout: float = 300) -> Burst:
-    """Log everyone in and start their servers at the same moment; measure."""
-    result = Burst(len(people))
-    go = threading.Barrier(len(people) + 1)
-    lock = threading.Lock()
+T = TypeVar("T")
 
-    def one(name: str, password: str) -> None:
-        session = HubSession(name, addresses)
+
+def all_at_once(work: Callable[[T], None], items: Sequence[T], name: Callable[[T], str],
+                timeout: float) -> tuple[float, list[str]]:
+    """`work(item)` for every item, each in a thread of its own, all released at the same
+    moment; the seconds from that moment until every thread ended (each waited for at
+    most `timeout`), and the failures, one line each: a failure is a result here, not a
+    crash."""
+    go = threading.Barrier(len(items) + 1)
+    failures: list[str] = []
+
+    def one(item: T) -> None:
         go.wait()
-        started = time.monotonic()
         try:
-            session.login(password)
-            logged_in = time.monotonic()
-            start_like_the_button(session, timeout)
-            ready = time.monotonic()
-            r = session.open_lab()
-            assert r.status_code == 200 and "JupyterLab" in r.text
-            done = time.monotonic()
-            with lock:
-                result.ready.append(done - started)
-                result.sessions.append(session)
-                for phase, took in (("login", logged_in - started),
-                                    ("start", ready - logged_in), ("lab", done - ready)):
-                    result.phases.setdefault(phase, []).append(took)
-        except Exception as e:  # a failure is a result here, not a crash
-            with lock:
-                result.failures.append(f"{name}: {type(e).__name__}: {e}"[:300])
+            work(item)
+        except Exception as e:
+            failures.append(f"{name(item)}: {type(e).__name__}: {e}"[:300])
 
-    threads = [threading.Thread(target=one, args=p, daemon=True) for p in people]
+    threads = [threading.Thread(target=one, args=(item,), daemon=True) for item in items]
     for t in threads:
         t.start()
     go.wait()
     started = time.monotonic()
     for t in threads:
-        t.join(timeout + 120)
-    result.total = time.monotonic() - started
+        t.join(timeout)
+    return time.monotonic() - started, failures
+
+
+def burst(people: list[tuple[str, str]], addresses: Addresses | None = None,
+          timeout: float = 300) -> Burst:
+    """Log everyone in and start their servers at the same moment; measure."""
+    result = Burst(len(people))
+    lock = threading.Lock()
+
+    def one(person: tuple[HubSession, str]) -> None:
+        session, password = person
+        started = time.monotonic()
+        session.login(password)
+        logged_in = time.monotonic()
+        start_like_the_button(session, timeout)
+        ready = time.monotonic()
+        r = session.open_lab()
+        assert r.status_code == 200 and "JupyterLab" in r.text
+        done = time.monotonic()
+        with lock:
+            result.ready.append(done - started)
+            result.sessions.append(session)
+            for phase, took in (("login", logged_in - started),
+                                ("start", ready - logged_in), ("lab", done - ready)):
+                result.phases.setdefault(phase, []).append(took)
+
+    sessions = [(HubSession(name, addresses), password) for name, password in people]
+    result.total, result.failures = all_at_once(one, sessions, lambda p: p[0].name,
+                                                timeout + 120)
     return result
 
 
@@ -158,34 +178,19 @@ def first_cell(sessions: list[HubSession], code: str = FIRST_CELL,
                timeout: float = 120) -> Burst:
     """Every session starts a kernel and runs `code` at the same moment; measure."""
     result = Burst(len(sessions))
-    go = threading.Barrier(len(sessions) + 1)
-    lock = threading.Lock()
 
     def one(session: HubSession) -> None:
-        go.wait()
         started = time.monotonic()
-        kernel = None
+        kernel = session.start_kernel()
         try:
-            kernel = session.start_kernel()
             out = kernel.execute(code, timeout=timeout)
             assert not out["error"] and out["stdout"].strip(), out
-            with lock:
-                result.ready.append(time.monotonic() - started)
-        except Exception as e:  # a failure is a result here, not a crash
-            with lock:
-                result.failures.append(f"{session.name}: {type(e).__name__}: {e}"[:300])
+            result.ready.append(time.monotonic() - started)
         finally:
-            if kernel is not None:
-                kernel.close()
+            kernel.close()
 
-    threads = [threading.Thread(target=one, args=(s,), daemon=True) for s in sessions]
-    for t in threads:
-        t.start()
-    go.wait()
-    started = time.monotonic()
-    for t in threads:
-        t.join(timeout + 60)
-    result.total = time.monotonic() - started
+    result.total, result.failures = all_at_once(one, sessions, lambda s: s.name,
+                                                timeout + 60)
     return result
 
 

@@ -17,16 +17,15 @@ import math
 import shlex
 import statistics
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.burst_login import Burst, burst, first_cell
+from benchmarks.burst_login import Burst, all_at_once, burst, first_cell
 from provision import capacity
 from provision.sizes import SIZES
-from tests.e2e.hubclient import HubSession, Kernel
+from tests.e2e.hubclient import HubSession
 from workshop.addresses import Addresses
 
 # The goals a class is judged by (issue 15); a rehearsal reports each.
@@ -105,37 +104,25 @@ def _summary(result: Burst) -> dict[str, float]:
 def _work(sessions: list[HubSession]) -> tuple[list[float], list[str]]:
     """Every participant runs WORK and saves a notebook, all at once; cell times."""
     times: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
 
     def one(session: HubSession) -> None:
-        kernel: Kernel | None = None
+        # One kernel each, as a participant with one notebook open: the first cell's
+        # goes, this one stays for the memory reading.
+        for running in session.server_api("GET", "/kernels").json():
+            session.server_api("DELETE", f"/kernels/{running['id']}")
+        kernel = session.start_kernel()
         try:
-            # One kernel each, as a participant with one notebook open: the first cell's
-            # goes, this one stays for the memory reading.
-            for running in session.server_api("GET", "/kernels").json():
-                session.server_api("DELETE", f"/kernels/{running['id']}")
-            kernel = session.start_kernel()
             for cell in WORK:
                 started = time.monotonic()
                 out = kernel.execute(cell, timeout=120)
                 assert not out["error"], out["error"]
-                with lock:
-                    times.append(time.monotonic() - started)
+                times.append(time.monotonic() - started)
             r = session.save_notebook("rehearsal.ipynb", NOTEBOOK["cells"])
             assert r.status_code in (200, 201), r.text[:200]
-        except Exception as e:  # a failure is a result here, not a crash
-            with lock:
-                failures.append(f"{session.name}: {type(e).__name__}: {e}"[:300])
         finally:
-            if kernel is not None:
-                kernel.close()
+            kernel.close()
 
-    threads = [threading.Thread(target=one, args=(s,), daemon=True) for s in sessions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
+    _, failures = all_at_once(one, sessions, lambda s: s.name, 600)
     return times, failures
 
 
