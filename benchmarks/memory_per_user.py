@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 from benchmarks.benchstack import add_stack_options, bench_stack, stack_options
 from benchmarks.burst_login import participants
 from provision.rehearsal import WORK
+from tests.e2e import hubclient
 from tests.e2e.compose_stack import Stack
-from tests.e2e.hubclient import HubSession, Kernel
+from tests.e2e.hubclient import Kernel
 
 # Runs inside the container (psutil is there). PSS needs /proc/<pid>/smaps, which even
 # root may not read for another uid without CAP_SYS_PTRACE (Docker drops it), so the
@@ -171,11 +172,7 @@ def main() -> None:
     used = worked = None
     try:
         for name, password in people:
-            session = HubSession(name)
-            session.login(password)
-            session.spawn()
-            session.open_lab()
-            kernel = session.start_kernel()
+            kernel = hubclient.started(name, password).start_kernel()
             assert kernel.execute("print(1 + 1)")["stdout"].strip() == "2"
             kernels.append(kernel)
         time.sleep(args.idle)

@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "services")]
 
+from tests.e2e import hubclient  # noqa: E402
 from tests.e2e.compose_stack import Stack, local_addresses  # noqa: E402
 from tests.e2e.faults.classroom import (  # noqa: E402
     Board,
@@ -47,7 +48,6 @@ from tests.e2e.faults.monster import (  # noqa: E402
     warm_up,
     with_monster,
 )
-from tests.e2e.hubclient import HubSession  # noqa: E402
 
 PROJECT, PORT = "workshop-bench-faults", 844
 MONSTER, TEACHER = "mallory", "teacher"
@@ -90,10 +90,7 @@ def main(args: argparse.Namespace) -> None:
                              done=lambda: True, min_rounds=args.baseline_rounds,
                              max_seconds=args.baseline_rounds * args.spread + 60)
         print(f"baseline done in {time.monotonic() - started:.0f} s", flush=True)
-        session = HubSession(MONSTER, addresses)
-        session.login(password(MONSTER))
-        session.spawn()
-        session.open_lab()
+        session = hubclient.started(MONSTER, password(MONSTER), addresses)
         started = time.monotonic()
         outcome = with_monster(others, Monster(session, stack.home / MONSTER, args.cells,
                                                args.output_mib), board, url,

@@ -43,6 +43,7 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from dashboard.lesson import source_hash  # noqa: E402
 from etc.ipython.workshop_feed.sender import Sender  # noqa: E402
+from tests.e2e import hubclient  # noqa: E402
 from tests.e2e.browserkit import CHROMIUM_ARGS  # noqa: E402
 from tests.e2e.compose_stack import Stack, local_addresses  # noqa: E402
 from tests.e2e.hubclient import HubSession, within  # noqa: E402
@@ -80,9 +81,7 @@ def users_txt(names: list[str]) -> str:
 
 
 def login(name: str) -> HubSession:
-    session = HubSession(name, ADDRESSES)
-    session.login(password(name))
-    return session
+    return hubclient.logged_in(name, password(name), ADDRESSES)
 
 
 def board_page(browser, polling: bool) -> Page:

@@ -15,6 +15,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -152,6 +154,22 @@ class Stack:
 
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+
+    @contextmanager
+    def running(self, label: str) -> Iterator[Stack]:
+        """Built, started and healthy for the block; then, whatever happened, its hub log
+        kept in the workdir and the stack taken down. Says how long each part took."""
+        try:
+            seconds = self.up()
+            (self.workdir / "timings.txt").write_text(
+                f"build+start to healthy: {seconds:.1f}s\n")
+            print(f"\n{label} stack built and healthy in {seconds:.1f}s")
+            begun = time.monotonic()
+            yield self
+            print(f"\n{label} tests ran {time.monotonic() - begun:.1f}s")
+        finally:
+            (self.workdir / "hub.log").write_text(self.logs())
+            self.down()
 
     # The dashboard itself, not the supervisor that starts it again (workshop/supervise.py),
     # whose command line ends the same way.

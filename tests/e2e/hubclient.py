@@ -196,12 +196,18 @@ class HubSession:
         return Kernel(self, r.json()["id"])
 
 
-def started(name: str, password: str, addresses: Addresses | None = None,
-            timeout: float = 180) -> HubSession:
-    """Logged in through the form, server started and JupyterLab opened once (OAuth
-    done), as a participant's browser would; says how long the start took."""
+def logged_in(name: str, password: str, addresses: Addresses | None = None) -> HubSession:
+    """Logged in through the hub's form, as a participant's browser would."""
     session = HubSession(name, addresses)
     session.login(password)
+    return session
+
+
+def started(name: str, password: str, addresses: Addresses | None = None,
+            timeout: float = 180) -> HubSession:
+    """Logged in, server started and JupyterLab opened once (OAuth done), as a
+    participant's browser would; says how long the start took."""
+    session = logged_in(name, password, addresses)
     begun = time.monotonic()
     session.spawn(timeout=timeout)
     print(f"\n{name}'s server ready in {time.monotonic() - begun:.1f}s")

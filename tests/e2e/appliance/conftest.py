@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import bcrypt
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e import browserkit
+from tests.e2e import browserkit, hubclient
 from tests.e2e.browserkit import chromium
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.hubclient import HubSession, started
@@ -46,22 +45,12 @@ def stack() -> Iterator[Stack]:
               extra_files=EXTRA_COMPOSE)
     s.down()  # a stack left over from an interrupted run
     s.prepare(USERS, MATERIALS)
-    try:
-        seconds = s.up()
-        (s.workdir / "timings.txt").write_text(f"build+start to healthy: {seconds:.1f}s\n")
-        print(f"\nstack built and healthy in {seconds:.1f}s")
-        started = time.monotonic()
+    with s.running("appliance"):
         yield s
-        print(f"\nappliance e2e tests ran {time.monotonic() - started:.1f}s")
-    finally:
-        (s.workdir / "hub.log").write_text(s.logs())
-        s.down()
 
 
 def logged_in(stack: Stack, name: str) -> HubSession:
-    session = HubSession(name)
-    session.login(PASSWORDS[name])
-    return session
+    return hubclient.logged_in(name, PASSWORDS[name])
 
 
 def with_server(stack: Stack, name: str) -> HubSession:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e import hubclient
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.hubclient import HubSession, started
 
@@ -85,22 +85,18 @@ def stack() -> Iterator[Stack]:
     remove_our_containers()
     s.prepare(USERS, MATERIALS)
     try:
-        seconds = s.up()
-        print(f"\ncontainers stack built and healthy in {seconds:.1f}s")
-        started = time.monotonic()
-        yield s
-        print(f"\ncontainers e2e tests ran {time.monotonic() - started:.1f}s")
+        with s.running("containers"):
+            try:
+                yield s
+            finally:
+                keep_logs(s.workdir)  # the participants' containers' logs, before they go
+        # down: the hub stopped (and so removed) the servers it could in its grace time
     finally:
-        keep_logs(s.workdir)
-        (s.workdir / "hub.log").write_text(s.logs())
-        s.down()  # the hub stops (and so removes) the servers it can in its grace time
         remove_our_containers()
 
 
 def logged_in(name: str) -> HubSession:
-    session = HubSession(name)
-    session.login(PASSWORDS[name])
-    return session
+    return hubclient.logged_in(name, PASSWORDS[name])
 
 
 def spawned(name: str) -> HubSession:

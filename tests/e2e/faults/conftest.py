@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e import hubclient
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.faults.classroom import (
     Board,
@@ -49,15 +50,8 @@ def stack() -> Iterator[Stack]:
     s = Stack(ROOT / "tmp" / "e2e-faults", project=PROJECT, port=ADDRESSES.port)
     s.down()  # a stack left over from an interrupted run
     s.prepare(USERS, {"welcome.md": "# Welcome\n"})
-    try:
-        seconds = s.up()
-        print(f"\nfaults stack built and healthy in {seconds:.1f}s")
-        started = time.monotonic()
+    with s.running("faults"):
         yield s
-        print(f"\nfault tests ran {time.monotonic() - started:.1f}s")
-    finally:
-        (s.workdir / "hub.log").write_text(s.logs())
-        s.down()
 
 
 @pytest.fixture(scope="package")
@@ -83,8 +77,4 @@ def board(tokens: dict[str, str]) -> Board:
 @pytest.fixture(scope="package")
 def monster(stack: Stack) -> HubSession:
     """The one participant with a real server: logged in, started, JupyterLab opened."""
-    session = HubSession(MONSTER, ADDRESSES)
-    session.login(password(MONSTER))
-    session.spawn()
-    session.open_lab()
-    return session
+    return hubclient.started(MONSTER, password(MONSTER), ADDRESSES)

@@ -75,13 +75,8 @@ def stack() -> Iterator[Stack]:
               extra_files=(COMPOSE_FORK,))
     s.down()  # a stack left over from an interrupted run
     s.prepare(USERS, {"welcome.md": "# Welcome\n"})
-    try:
-        seconds = s.up()
-        print(f"\nfork stack built and healthy in {seconds:.1f}s")
+    with s.running("fork"):
         yield s
-    finally:
-        (s.workdir / "hub.log").write_text(s.logs())
-        s.down()
 
 
 def with_server(name: str) -> HubSession:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e import browserkit
+from tests.e2e import browserkit, hubclient
 from tests.e2e.browserkit import chromium
 from tests.e2e.compose_stack import ROOT, Stack, local_addresses
 from tests.e2e.hubclient import HubSession, started, within
@@ -34,19 +34,12 @@ def stack() -> Iterator[Stack]:
     s.prepare(USERS, {})
     (s.materials / "day1").mkdir()
     (s.materials / LESSON).write_text(LESSON_JSON)
-    try:
-        seconds = s.up()
-        print(f"\nlive stack healthy in {seconds:.1f}s")
+    with s.running("live"):
         yield s
-    finally:
-        (s.workdir / "hub.log").write_text(s.logs())
-        s.down()
 
 
 def logged_in(name: str) -> HubSession:
-    session = HubSession(name, ADDRESSES)
-    session.login(PASSWORDS[name])
-    return session
+    return hubclient.logged_in(name, PASSWORDS[name], ADDRESSES)
 
 
 def with_server(name: str) -> HubSession:
