@@ -19,6 +19,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import ports
 from .accounts import SystemUser, ensure_system_user, participant_uid
+from .listeners import listener_uids
 from .materials import Ledger, hand_out
 from .processes import kill_user_processes
 from .roster import RosterFile, RosterUnavailable
@@ -101,6 +102,7 @@ class WorkshopHomes(LoggingConfigurable):
             server = self.server  # type: ignore[attr-defined]
             if server is not None:  # always, when the hub spawns
                 await self._until_answering(f"http://{ip}:{port}{server.base_url}api")
+                await self._check_listener(port)
             return ip, port
         finally:
             queue.release(self._queue_key)
@@ -110,6 +112,17 @@ class WorkshopHomes(LoggingConfigurable):
         start_queue(self.concurrent_starts).release(self._queue_key)
         await super().stop(now=now)  # type: ignore[misc]
         ports.release(self._queue_key)
+
+    async def _check_listener(self, port: int) -> None:
+        """Refuse to route to a port that a process of another uid holds (listeners.py)."""
+        name = self.user.name  # type: ignore[attr-defined]
+        uid = await asyncio.to_thread(participant_uid, name, self.home_root)
+        owners = await asyncio.to_thread(listener_uids, port)
+        if uid is not None and owners and owners != {uid}:
+            self.log.error("port %d for %s's server is held by uid %s: not routing to it",  # type: ignore[attr-defined]
+                           port, name, sorted(owners))
+            raise RuntimeError(f"the port chosen for {name}'s server was taken by another "
+                               "account's process; press Start again")
 
     async def _until_answering(self, url: str) -> None:
         """Wait until the new server answers or dies; the hub's own checks judge it."""
